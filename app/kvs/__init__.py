@@ -1,0 +1,1 @@
+"""Kinesis Video Streams protocol pieces: pure, no sockets, threads or wall clock."""

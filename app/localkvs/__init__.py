@@ -1,0 +1,1 @@
+"""The local KVS-compatible endpoint: offline default of the app and the server every test uses."""

@@ -1,0 +1,202 @@
+"""One PutMedia connection on the local endpoint: read the body as it arrives, ack while it arrives.
+
+Pipeline: body reader -> PutMediaIngest (pure) -> ack queue -> ack writer task, and complete
+fragments -> persist queue -> persist task (fsync, then commit) -> PERSISTED into the ack queue.
+Queues keep ack order (RECEIVED n before PERSISTED n) while reading never waits for the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from app.kvs.acks import Ack, AckEventType, error_for
+from app.localkvs.faults import StreamFaults
+from app.localkvs.ingest import FragmentComplete, FragmentStarted, IngestFailed, PutMediaIngest
+from app.localkvs.store import FragmentRecord, Store, StreamRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    idle_timeout: float = 30.0  # s without data before the service closes the request
+    max_connection_seconds: float = 45 * 60.0  # the service's connection cap (error 4003)
+
+
+@dataclass
+class _Fragment:
+    number: str
+    timecode: int
+    ordinal: int
+
+
+class _Drop(Exception):
+    """Fault switch: cut the connection now."""
+
+
+class PutMediaSession:
+    def __init__(self, request: web.Request, store: Store, stream: StreamRecord, *, relative: bool,
+                 start_ms: int, faults: StreamFaults, limits: SessionLimits) -> None:
+        self.request = request
+        self.store = store
+        self.stream = stream
+        self.relative = relative
+        self.start_ms = start_ms
+        self.faults = faults
+        self.limits = limits
+        self.ingest = PutMediaIngest()
+        self.acks: asyncio.Queue[tuple[float, Ack]] = asyncio.Queue()
+        self.to_persist: asyncio.Queue[tuple[_Fragment, FragmentComplete]] = asyncio.Queue()
+        self.current: _Fragment | None = None
+        self.stalled = False
+        self.failed = False
+        self.opened = time.monotonic()
+
+    async def run(self) -> web.StreamResponse:
+        resp = web.StreamResponse(status=200, headers={
+            "Content-Type": "application/json", "x-amzn-RequestId": str(uuid.uuid4())})
+        resp.enable_chunked_encoding()
+        await resp.prepare(self.request)
+        writer = asyncio.create_task(self._write_acks(resp))
+        persister = asyncio.create_task(self._persist())
+        try:
+            ended = await self._read_body()
+            if ended:
+                await self.to_persist.join()
+                await self.acks.join()
+                if self.failed:
+                    # The service closes the connection after an error ack (kvs-protocol.md §2.3).
+                    resp.force_close()
+                await resp.write_eof()
+        except _Drop:
+            await self.acks.join()
+            if self.request.transport is not None:
+                self.request.transport.abort()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.cancel()
+            persister.cancel()
+        return resp
+
+    async def _read_body(self) -> bool:
+        """Consume the body; True when the response should be ended normally."""
+        content = self.request.content
+        while True:
+            if time.monotonic() - self.opened > self.limits.max_connection_seconds:
+                self._fail(IngestFailed(4003, self.ingest.open_timecode, "connection too old"), self.current)
+                return True
+            try:
+                chunk = await asyncio.wait_for(content.readany(), self.limits.idle_timeout)
+            except TimeoutError:
+                log.info("putMedia %s: no data for %.0f s, closing", self.stream.name, self.limits.idle_timeout)
+                if self.request.transport is not None:
+                    self.request.transport.close()
+                return False
+            except Exception as exc:  # the client vanished or sent broken chunked framing
+                log.info("putMedia %s: body read failed: %s", self.stream.name, exc)
+                return False
+            if not chunk:
+                await self._events(self.ingest.close())
+                return True
+            if not await self._events(self.ingest.feed(chunk)):
+                return True  # an error ack was queued: end the response, then close
+
+    async def _events(self, events: list) -> bool:
+        """Handle ingest events; False once the connection must end."""
+        for ev in events:
+            if isinstance(ev, FragmentStarted):
+                self.faults.ordinal += 1
+                number, _seq, _ms = self.store.next_fragment_number()
+                self.current = _Fragment(number, ev.timecode, self.faults.ordinal)
+                if self.faults.take("stall_after", self.current.ordinal):
+                    self.stalled = True
+                self._ack(AckEventType.BUFFERING, self.current)
+                if self.faults.take("drop_mid_fragment", self.current.ordinal):
+                    raise _Drop
+            elif isinstance(ev, FragmentComplete):
+                frag = self.current
+                assert frag is not None
+                assert frag.timecode == ev.timecode
+                self.current = None
+                if self.faults.take("error_5000", frag.ordinal):
+                    return self._fail(IngestFailed(5000, frag.timecode, "fault switch"), frag)
+                self._ack(AckEventType.RECEIVED, frag)
+                if self.faults.take("drop_after_received", frag.ordinal):
+                    raise _Drop
+                if self.stream.retention_hours > 0 and not self.stalled:
+                    self.to_persist.put_nowait((frag, ev))
+            elif isinstance(ev, IngestFailed):
+                return self._fail(ev, self.current)
+        return True
+
+    def _fail(self, failure: IngestFailed, frag: _Fragment | None = None) -> bool:
+        number = frag.number if frag else self.store.next_fragment_number()[0]
+        timecode = failure.timecode if failure.timecode is not None else (frag.timecode if frag else 0)
+        log.info("putMedia %s: ERROR %d (%s) at timecode %s", self.stream.name, failure.error_id,
+                 failure.reason, timecode)
+        err = error_for(failure.error_id)
+        self._put(Ack(AckEventType.ERROR, timecode, number, err.error_id, err.code))
+        self.failed = True
+        return False
+
+    def _ack(self, kind: AckEventType, frag: _Fragment) -> None:
+        self._put(Ack(kind, frag.timecode, frag.number))
+
+    def _put(self, ack: Ack) -> None:
+        if not self.stalled:
+            self.acks.put_nowait((time.monotonic() + self.faults.plan.ack_delay, ack))
+
+    async def _write_acks(self, resp: web.StreamResponse) -> None:
+        while True:
+            due, ack = await self.acks.get()
+            try:
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                data = bytes(ack)
+                step = self.faults.plan.split_acks
+                if step > 0:
+                    for i in range(0, len(data), step):
+                        await resp.write(data[i : i + step])
+                        await asyncio.sleep(0.005)  # let each piece leave as its own segment
+                else:
+                    await resp.write(data)
+            except (ConnectionError, RuntimeError) as exc:
+                log.info("putMedia %s: cannot write ack: %s", self.stream.name, exc)
+            finally:
+                self.acks.task_done()
+
+    async def _persist(self) -> None:
+        while True:
+            frag, complete = await self.to_persist.get()
+            try:
+                await asyncio.to_thread(self._store, frag, complete)
+                self._ack(AckEventType.PERSISTED, frag)
+            except OSError as exc:
+                log.warning("putMedia %s: storing fragment %s failed: %s", self.stream.name, frag.number, exc)
+                err = error_for(5001)
+                self._put(Ack(AckEventType.ERROR, frag.timecode, frag.number, err.error_id, err.code))
+            finally:
+                self.to_persist.task_done()
+
+    def _store(self, frag: _Fragment, complete: FragmentComplete) -> None:
+        header = complete.header
+        header_id = self.store.header_id(header.timecode_scale_ns, header.tracks_raw)
+        producer_ms = round(complete.timecode * header.timecode_scale_ns / 1e6)
+        if self.relative:
+            producer_ms += self.start_ms
+        folder = hashlib.sha256(self.stream.arn.encode()).hexdigest()[:16]
+        rec = FragmentRecord(
+            stream=self.stream.name, number=frag.number, producer_ms=producer_ms,
+            server_ms=int(time.time() * 1000), duration_ms=complete.duration_ms,
+            size=complete.received_bytes, frames=complete.frame_count, header_id=header_id,
+            path=f"{folder}/{frag.number}.cluster", metadata=complete.metadata)
+        self.store.add_fragment(rec, int(frag.number[-18:]), complete.cluster)

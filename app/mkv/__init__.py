@@ -1,0 +1,1 @@
+"""Matroska (EBML) framing: pure bytes in, bytes or events out."""
