@@ -24,7 +24,7 @@ TEST_KEYS = KeyPair("AKIDLOCALTESTKEY0001", "test-secret-not-a-real-key-00000000
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 
 
-def test_credentials() -> Credentials:
+def signing_credentials() -> Credentials:
     return Credentials(TEST_KEYS.access_key, TEST_KEYS.secret_key)
 
 

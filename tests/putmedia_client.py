@@ -38,6 +38,7 @@ class PutMediaResult:
     got_continue: bool = False
     closed_by_server: bool = False
     sent_bytes: int = 0
+    chunks_received: int = 0
 
     def events(self, kind: str) -> list[dict]:
         return [a.ack for a in self.acks if a.ack.get("EventType") == kind]
@@ -82,7 +83,7 @@ class PutMediaClient:
 
     def put(self, head: list[tuple[str, str]], body: Iterable[bytes], *, expect_continue: bool = False,
             wait_for_persisted: int | None = None, chunk_pause: float = 0.0,
-            wait_timeout: float = 20.0) -> PutMediaResult:
+            wait_timeout: float = 20.0, read_timeout: float | None = None) -> PutMediaResult:
         """Send the head, stream ``body`` chunked while reading acks; return what came back.
 
         ``wait_for_persisted``: before the final zero chunk, wait until that many PERSISTED acks came
@@ -122,7 +123,7 @@ class PutMediaClient:
             sock.sendall(b"0\r\n\r\n")
         except OSError:
             result.closed_by_server = True
-        reader.join(self.timeout)
+        reader.join(self.timeout if read_timeout is None else read_timeout)
         sock.close()
         return result
 
@@ -197,6 +198,7 @@ class _ResponseReader(threading.Thread):
                 if not self._more():
                     return
             data, self._buf = self._buf[:size], self._buf[size + 2 :]
+            self.result.chunks_received += 1
             if size == 0:
                 return
             if status != 200:

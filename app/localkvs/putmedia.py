@@ -8,6 +8,7 @@ Queues keep ack order (RECEIVED n before PERSISTED n) while reading never waits 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -55,7 +56,7 @@ class PutMediaSession:
         self.acks: asyncio.Queue[tuple[float, Ack]] = asyncio.Queue()
         self.to_persist: asyncio.Queue[tuple[_Fragment, FragmentComplete]] = asyncio.Queue()
         self.current: _Fragment | None = None
-        self.stalled = False
+        self.stall_from: int | None = None  # fragment ordinal from which nothing is acked or stored
         self.failed = False
         self.opened = time.monotonic()
 
@@ -68,7 +69,10 @@ class PutMediaSession:
         persister = asyncio.create_task(self._persist())
         try:
             ended = await self._read_body()
-            if ended:
+            if ended and self.stall_from is not None:
+                # A stalled service never answers: hold the response until the client gives up.
+                await self._wait_for_client_to_leave()
+            elif ended:
                 await self.to_persist.join()
                 await self.acks.join()
                 if self.failed:
@@ -76,15 +80,27 @@ class PutMediaSession:
                     resp.force_close()
                 await resp.write_eof()
         except _Drop:
+            await self.to_persist.join()  # what was complete before the drop still lands
             await self.acks.join()
             if self.request.transport is not None:
                 self.request.transport.abort()
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
+            # If the client left, the fragments it completed are still stored, as the service does.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.to_persist.join()), 30)
             writer.cancel()
             persister.cancel()
         return resp
+
+    async def _wait_for_client_to_leave(self) -> None:
+        deadline = time.monotonic() + self.limits.idle_timeout
+        transport = self.request.transport
+        while transport is not None and not transport.is_closing() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if transport is not None:
+            transport.abort()
 
     async def _read_body(self) -> bool:
         """Consume the body; True when the response should be ended normally."""
@@ -116,8 +132,8 @@ class PutMediaSession:
                 self.faults.ordinal += 1
                 number, _seq, _ms = self.store.next_fragment_number()
                 self.current = _Fragment(number, ev.timecode, self.faults.ordinal)
-                if self.faults.take("stall_after", self.current.ordinal):
-                    self.stalled = True
+                if self.stall_from is None and self.faults.take("stall_after", self.current.ordinal):
+                    self.stall_from = self.current.ordinal
                 self._ack(AckEventType.BUFFERING, self.current)
                 if self.faults.take("drop_mid_fragment", self.current.ordinal):
                     raise _Drop
@@ -131,7 +147,7 @@ class PutMediaSession:
                 self._ack(AckEventType.RECEIVED, frag)
                 if self.faults.take("drop_after_received", frag.ordinal):
                     raise _Drop
-                if self.stream.retention_hours > 0 and not self.stalled:
+                if self.stream.retention_hours > 0 and not self._stalled(frag):
                     self.to_persist.put_nowait((frag, ev))
             elif isinstance(ev, IngestFailed):
                 return self._fail(ev, self.current)
@@ -143,15 +159,18 @@ class PutMediaSession:
         log.info("putMedia %s: ERROR %d (%s) at timecode %s", self.stream.name, failure.error_id,
                  failure.reason, timecode)
         err = error_for(failure.error_id)
-        self._put(Ack(AckEventType.ERROR, timecode, number, err.error_id, err.code))
+        self._put(Ack(AckEventType.ERROR, timecode, number, err.error_id, err.code), frag)
         self.failed = True
         return False
 
-    def _ack(self, kind: AckEventType, frag: _Fragment) -> None:
-        self._put(Ack(kind, frag.timecode, frag.number))
+    def _stalled(self, frag: _Fragment | None) -> bool:
+        return self.stall_from is not None and (frag is None or frag.ordinal >= self.stall_from)
 
-    def _put(self, ack: Ack) -> None:
-        if not self.stalled:
+    def _ack(self, kind: AckEventType, frag: _Fragment) -> None:
+        self._put(Ack(kind, frag.timecode, frag.number), frag)
+
+    def _put(self, ack: Ack, frag: _Fragment | None) -> None:
+        if not self._stalled(frag):
             self.acks.put_nowait((time.monotonic() + self.faults.plan.ack_delay, ack))
 
     async def _write_acks(self, resp: web.StreamResponse) -> None:
@@ -183,7 +202,7 @@ class PutMediaSession:
             except OSError as exc:
                 log.warning("putMedia %s: storing fragment %s failed: %s", self.stream.name, frag.number, exc)
                 err = error_for(5001)
-                self._put(Ack(AckEventType.ERROR, frag.timecode, frag.number, err.error_id, err.code))
+                self._put(Ack(AckEventType.ERROR, frag.timecode, frag.number, err.error_id, err.code), frag)
             finally:
                 self.to_persist.task_done()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.conftest import REGION, test_credentials
+from tests.conftest import REGION, signing_credentials
 from tests.media import chunks
 from tests.putmedia_client import PutMediaClient, PutMediaResult, sign_put_media
 
@@ -12,12 +12,13 @@ from tests.putmedia_client import PutMediaClient, PutMediaResult, sign_put_media
 def put_media(url: str, stream: str, body: bytes, *, relative: bool = True, start: float | None = None,
               chunk: int = 16000, pause: float = 0.0, expect_continue: bool = False,
               wait_for_persisted: int | None = None, cafile: str | None = None,
-              extra_headers: dict[str, str] | None = None) -> PutMediaResult:
+              extra_headers: dict[str, str] | None = None, read_timeout: float | None = None) -> PutMediaResult:
     start = time.time() if start is None and relative else start
-    head = sign_put_media(url, stream, test_credentials(), REGION, relative=relative, start_timestamp=start,
+    head = sign_put_media(url, stream, signing_credentials(), REGION, relative=relative, start_timestamp=start,
                           extra=extra_headers)
     return PutMediaClient(url, cafile=cafile).put(head, chunks(body, chunk), expect_continue=expect_continue,
-                                                  chunk_pause=pause, wait_for_persisted=wait_for_persisted)
+                                                  chunk_pause=pause, wait_for_persisted=wait_for_persisted,
+                                                  read_timeout=read_timeout)
 
 
 def acks_by_timecode(result: PutMediaResult) -> dict[int, list[str]]:

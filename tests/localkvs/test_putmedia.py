@@ -144,11 +144,11 @@ def test_zero_retention_acks_received_but_not_persisted(endpoint) -> None:  # ty
 
 def test_stream_arn_header(endpoint) -> None:  # type: ignore[no-untyped-def]
     arn = client("kinesisvideo", endpoint.url).create_stream(StreamName="byarn", DataRetentionInHours=1)["StreamARN"]
-    from tests.conftest import REGION, test_credentials
+    from tests.conftest import REGION, signing_credentials
     from tests.media import chunks
     from tests.putmedia_client import PutMediaClient, sign_put_media
 
-    head = sign_put_media(endpoint.url, "ignored", test_credentials(), REGION, relative=True,
+    head = sign_put_media(endpoint.url, "ignored", signing_credentials(), REGION, relative=True,
                           start_timestamp=time.time())
     head = [(k, v) for k, v in head if k.lower() not in ("x-amzn-stream-name", "authorization", "x-amz-date")]
     # re-sign with the ARN header instead of the name
@@ -156,7 +156,7 @@ def test_stream_arn_header(endpoint) -> None:  # type: ignore[no-untyped-def]
     from botocore.awsrequest import AWSRequest
     req = AWSRequest(method="POST", url=f"{endpoint.url}/putMedia", data=b"",
                      headers=dict(head) | {"x-amzn-stream-arn": arn})
-    SigV4Auth(test_credentials(), "kinesisvideo", REGION).add_auth(req)
+    SigV4Auth(signing_credentials(), "kinesisvideo", REGION).add_auth(req)
     result = PutMediaClient(endpoint.url).put(list(req.headers.items()), chunks(make_mkv(15), 8192))
     assert len(result.events("PERSISTED")) == 1
 
