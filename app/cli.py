@@ -22,6 +22,14 @@ def build_parser() -> argparse.ArgumentParser:
                                        "protocol (control plane, PutMedia, archived media).")
     local_main.add_arguments(local)
     local.set_defaults(func=local_main.run)
+
+    from app import stream_cli
+
+    stream = sub.add_parser("stream", help="stream a file, a camera or the test pattern to a Kinesis video stream",
+                            description="Capture, encode to H.264, and send with PutMedia, printing each "
+                                        "fragment's acknowledgements.")
+    stream_cli.add_arguments(stream)
+    stream.set_defaults(func=stream_cli.run)
     return parser
 
 

@@ -45,10 +45,11 @@ def endpoint(data_dir: Path) -> Iterator[EndpointThread]:
     ep.stop()
 
 
-def client(service: str, url: str, *, keys: KeyPair = TEST_KEYS, region: str = REGION):  # type: ignore[no-untyped-def]
+def client(service: str, url: str, *, keys: KeyPair = TEST_KEYS, region: str = REGION,  # type: ignore[no-untyped-def]
+           verify: str | None = None):
     session = botocore.session.Session()
     return session.create_client(
-        service, region_name=region, endpoint_url=url, aws_access_key_id=keys.access_key,
+        service, region_name=region, endpoint_url=url, verify=verify, aws_access_key_id=keys.access_key,
         aws_secret_access_key=keys.secret_key,
         config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30))
 

@@ -1,0 +1,1 @@
+"""Orchestration: threads and the event loop live here; Qt does not."""

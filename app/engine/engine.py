@@ -1,0 +1,312 @@
+"""Engine: source -> encoder -> fragmenter -> buffer -> uploader, on worker threads.
+
+``prepare()`` does everything that can fail on the user's input before any byte is sent (open the
+source, find credentials, find or create the stream); ``start()`` runs the pipeline; ``stop()``
+stops capture and lets the rest drain (the encoder is flushed, the last fragment sent, its acks
+awaited); ``force_stop()`` drops the connection at once. Front ends get every EngineEvent through one
+callback, called from worker threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.engine.buffer import DEFAULT_MAX_BYTES, DEFAULT_MAX_SECONDS, BufferedFragment, FragmentBuffer
+from app.engine.events import (
+    EngineEvent,
+    EngineMessage,
+    EngineStopped,
+    FragmentUpdate,
+    PreviewFrame,
+    StatsSample,
+)
+from app.engine.uploader import Uploader, UploaderSettings
+from app.errors import KvsStudioError, SourceError, StreamNotFound
+from app.kvs.control import KvsControl
+from app.media.encoder import DEFAULT_BITRATE, H264Encoder
+from app.media.frames import RawFrame
+from app.media.sources import FrameSource, open_source
+from app.mkv.fragmenter import Fragmenter, FragmentSealed, FrameAdded, connection_header
+
+log = logging.getLogger(__name__)
+_END = object()
+
+
+@dataclass
+class StreamSettings:
+    stream: str
+    source: str = "testpattern"
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    create: bool = False
+    create_retention_hours: int = 24
+    fragment_seconds: float = 2.0
+    realtime: bool = True
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    bitrate_kbps: int | None = None
+    preset: str = "veryfast"
+    duration_s: float | None = None  # stop a live source after this long
+    buffer_bytes: int = DEFAULT_MAX_BYTES
+    buffer_seconds: float = DEFAULT_MAX_SECONDS
+    preview: bool = False
+    uploader: UploaderSettings | None = None
+
+
+class _Rate:
+    """Events per second over a sliding window."""
+
+    def __init__(self, window_s: float = 3.0) -> None:
+        self.window = window_s
+        self.times: deque[tuple[float, int]] = deque()
+
+    def add(self, amount: int = 1) -> None:
+        self.times.append((time.monotonic(), amount))
+
+    def rate(self) -> float:
+        now = time.monotonic()
+        while self.times and now - self.times[0][0] > self.window:
+            self.times.popleft()
+        return sum(a for _, a in self.times) / self.window
+
+
+class Engine:
+    def __init__(self, settings: StreamSettings, on_event: Callable[[EngineEvent], None]) -> None:
+        self.settings = settings
+        self.on_event = on_event
+        self.source: FrameSource | None = None
+        self.control: KvsControl | None = None
+        self.retention_hours = 0
+        self.buffer = FragmentBuffer(settings.buffer_bytes, settings.buffer_seconds)
+        self.buffer.on_drop = self._on_drop
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._uploader: Uploader | None = None
+        self._frames_in = 0
+        self._frames_encoded = 0
+        self._dropped_frames = 0
+        self._capture_rate = _Rate()
+        self._encode_rate = _Rate()
+        self._errors: list[str] = []
+        self._done = threading.Event()
+        self._result: EngineStopped | None = None
+        self._last_preview = 0.0
+        self._sent_hist: deque[tuple[float, int]] = deque(maxlen=5)
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Open the source and check the stream; raises KvsStudioError with a user message."""
+        s = self.settings
+        self.source = open_source(s.source, width=s.width, height=s.height, fps=s.fps, realtime=s.realtime,
+                                  duration_s=s.duration_s)
+        try:
+            self.control = KvsControl(region=s.region, profile=s.profile, endpoint_url=s.endpoint_url)
+            self.control.credentials()
+            try:
+                desc = self.control.describe(s.stream)
+            except StreamNotFound:
+                if not s.create:
+                    raise
+                self.control.create(s.stream, s.create_retention_hours)
+                self._emit(EngineMessage("info", f"Created stream {s.stream} "
+                                                 f"({s.create_retention_hours} h retention)."))
+                desc = self.control.describe(s.stream)
+            self.retention_hours = desc.retention_hours
+        except BaseException:
+            self.source.close()
+            raise
+
+    def start(self) -> None:
+        if self.source is None or self.control is None:
+            self.prepare()
+        assert self.source is not None
+        assert self.control is not None
+        info = self.source.info
+        width = (self.settings.width or info.width) // 2 * 2
+        height = (self.settings.height or info.height) // 2 * 2
+        fps = self.settings.fps or info.fps
+        bitrate = (self.settings.bitrate_kbps or DEFAULT_BITRATE // 1000) * 1000
+        encoder = H264Encoder(width, height, fps, bitrate, self.settings.preset)
+        header = connection_header(encoder.codec_private, width, height, fps)
+        self._uploader = Uploader(buffer=self.buffer, header=header, control=self.control, stream=self.settings.stream,
+                                  retention_zero=self.retention_hours == 0, emit=self._emit,
+                                  settings=self.settings.uploader)
+        frames: queue.Queue[object] = queue.Queue(maxsize=max(2, int(fps)))  # about 1 s of frames
+        self._threads = [
+            threading.Thread(target=self._guard, args=(self._capture, frames), name="kvs-capture", daemon=True),
+            threading.Thread(target=self._guard, args=(self._encode, frames, encoder), name="kvs-encode",
+                             daemon=True),
+            threading.Thread(target=self._stats_loop, name="kvs-stats", daemon=True),
+            threading.Thread(target=self._supervise, name="kvs-engine", daemon=True),
+        ]
+        self._uploader.start()
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        """Stop capturing; everything captured is still encoded, sent and awaited."""
+        self._stop.set()
+
+    def force_stop(self) -> None:
+        self._stop.set()
+        self.buffer.close_input()
+        if self._uploader is not None:
+            self._uploader.abort()
+
+    def wait(self, timeout: float | None = None) -> EngineStopped | None:
+        self._done.wait(timeout)
+        return self._result
+
+    # -- threads --------------------------------------------------------------------------------------
+
+    def _guard(self, fn: Callable[..., None], *args: object) -> None:
+        try:
+            fn(*args)
+        except KvsStudioError as exc:
+            self._fail(exc.user_message)
+        except Exception as exc:
+            log.exception("%s crashed", threading.current_thread().name)
+            self._fail(f"Internal error in {threading.current_thread().name}: {exc}")
+
+    def _fail(self, message: str) -> None:
+        self._errors.append(message)
+        self._emit(EngineMessage("error", message))
+        self._stop.set()
+
+    def _capture(self, frames: queue.Queue[object]) -> None:
+        assert self.source is not None
+        live = self.source.info.live
+        try:
+            for frame in self.source.frames(self._stop):
+                self._frames_in += 1
+                self._capture_rate.add()
+                self._maybe_preview(frame)
+                if live:
+                    try:
+                        frames.put_nowait(frame)
+                    except queue.Full:
+                        self._dropped_frames += 1  # live sources drop, counted, rather than fall behind
+                else:
+                    while not self._stop.is_set():  # files never drop a frame
+                        try:
+                            frames.put(frame, timeout=0.2)
+                            break
+                        except queue.Full:
+                            continue
+        except SourceError as exc:
+            self._fail(exc.user_message)
+        finally:
+            self.source.close()
+            frames.put(_END)
+
+    def _encode(self, frames: queue.Queue[object], encoder: H264Encoder) -> None:
+        fragmenter = Fragmenter(round(self.settings.fragment_seconds * 1000))
+        try:
+            while True:
+                item = frames.get()
+                if item is _END:
+                    break
+                assert isinstance(item, RawFrame)
+                packets = encoder.encode(item, fragmenter.plan_key_frame(item.timestamp_ms))
+                self._feed(fragmenter, packets)
+            self._feed(fragmenter, encoder.flush())
+            for ev in fragmenter.finish():
+                self._apply(ev)
+        finally:
+            self.buffer.close_input()
+
+    def _feed(self, fragmenter: Fragmenter, packets: list) -> None:
+        for packet in packets:
+            self._frames_encoded += 1
+            self._encode_rate.add()
+            for ev in fragmenter.add(packet):
+                self._apply(ev)
+
+    def _apply(self, ev: FrameAdded | FragmentSealed) -> None:
+        if isinstance(ev, FrameAdded):
+            frag = self.buffer.add_frame(ev.seq, ev.timecode, ev.data, ev.index)
+            if ev.started:
+                self._emit_fragment(frag)
+        else:
+            self.buffer.seal(ev.seq)
+
+    def _supervise(self) -> None:
+        for t in self._threads[:2]:
+            t.join()
+        assert self._uploader is not None
+        while not self._uploader.join(0.5):
+            if self._stop.is_set() and self._uploader.error:
+                break
+        if self._uploader.error:
+            self._errors.append(self._uploader.error)
+        left = self.buffer.abandon_all()
+        b = self.buffer
+        self._result = EngineStopped(produced=b.produced, acknowledged=b.completed, failed=b.failed,
+                                     dropped=b.dropped, frames=self._frames_encoded,
+                                     error=self._errors[0] if self._errors else None)
+        if left:
+            log.warning("%d fragments were not acknowledged", left)
+        self._emit_stats()
+        self._emit(self._result)
+        self._done.set()
+
+    def _stats_loop(self) -> None:
+        while not self._done.wait(1.0):
+            self._emit_stats()
+
+    # -- events ---------------------------------------------------------------------------------------
+
+    def _emit(self, event: EngineEvent) -> None:
+        try:
+            self.on_event(event)
+        except Exception:
+            log.exception("event handler failed")
+
+    def _emit_fragment(self, frag: BufferedFragment) -> None:
+        self._emit(FragmentUpdate(frag.seq, frag.timecode, frag.state, frag.frames, len(frag.data)))
+
+    def _on_drop(self, frag: BufferedFragment) -> None:
+        self._emit(FragmentUpdate(frag.seq, frag.timecode, "DROPPED", frag.frames, len(frag.data)))
+        self._emit(EngineMessage("warning", f"Buffer full: fragment {frag.seq} dropped unsent "
+                                            f"({self.buffer.dropped} so far)."))
+
+    def _emit_stats(self) -> None:
+        n, nbytes, seconds = self.buffer.stats()
+        up = self._uploader
+        sent = up.bytes_sent if up else 0
+        self._emit(StatsSample(
+            capture_fps=round(self._capture_rate.rate(), 1), encode_fps=round(self._encode_rate.rate(), 1),
+            bitrate_bps=self._bitrate(sent), bytes_sent=sent, buffered_fragments=n, buffered_seconds=seconds,
+            buffered_bytes=nbytes, last_ack_latency_ms=up.last_ack_latency_ms if up else None,
+            dropped_frames=self._dropped_frames, dropped_fragments=self.buffer.dropped))
+
+    def _bitrate(self, sent: int) -> float:
+        now = time.monotonic()
+        hist = self._sent_hist
+        hist.append((now, sent))
+        if len(hist) < 2 or hist[-1][0] - hist[0][0] <= 0:
+            return 0.0
+        return round((hist[-1][1] - hist[0][1]) * 8 / (hist[-1][0] - hist[0][0]))
+
+    def _maybe_preview(self, frame: RawFrame) -> None:
+        if not self.settings.preview:
+            return
+        now = time.monotonic()
+        if now - self._last_preview < 1 / 15:  # the window needs no more than ~15 previews a second
+            return
+        self._last_preview = now
+        image = frame.image
+        if not isinstance(image, np.ndarray):
+            image = image.to_ndarray(format="bgr24")
+        self._emit(PreviewFrame(image, frame.index))

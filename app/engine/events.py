@@ -1,0 +1,75 @@
+"""What the engine tells its front ends (CLI, window), as plain immutable values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FragmentUpdate:
+    """A fragment changed state. ``latency_ms`` maps each ack seen to ms since its first byte was sent."""
+
+    seq: int
+    timecode: int  # cluster timecode (ms since the epoch)
+    state: str  # QUEUED, SENDING, BUFFERING, RECEIVED, PERSISTED, ERROR, DROPPED
+    frames: int
+    size: int
+    fragment_number: str | None = None
+    latency_ms: dict[str, int] = field(default_factory=dict)
+    error_id: int | None = None
+    error_code: str | None = None
+    error_meaning: str | None = None
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class ConnectionState:
+    state: str  # connecting, connected, reconnecting, recovered, stopped, gave_up
+    attempt: int = 0
+    retry_in_s: float | None = None
+    reason: str = ""
+    endpoint: str = ""
+
+
+@dataclass(frozen=True)
+class StatsSample:
+    capture_fps: float
+    encode_fps: float
+    bitrate_bps: float
+    bytes_sent: int
+    buffered_fragments: int
+    buffered_seconds: float
+    buffered_bytes: int
+    last_ack_latency_ms: int | None
+    dropped_frames: int
+    dropped_fragments: int
+
+
+@dataclass(frozen=True)
+class PreviewFrame:
+    image: Any  # BGR ndarray, newest frame only
+    index: int
+
+
+@dataclass(frozen=True)
+class EngineMessage:
+    level: str  # info, warning, error
+    text: str
+
+
+@dataclass(frozen=True)
+class EngineStopped:
+    produced: int
+    acknowledged: int  # PERSISTED (RECEIVED for a stream without retention)
+    failed: int  # fragments refused with a non-retriable error
+    dropped: int  # fragments dropped by the buffer's overflow policy or left unsent
+    frames: int
+    error: str | None = None  # why the engine stopped early, if it did
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.produced > 0 and self.acknowledged == self.produced
+
+
+EngineEvent = FragmentUpdate | ConnectionState | StatsSample | PreviewFrame | EngineMessage | EngineStopped

@@ -1,0 +1,174 @@
+"""Control-plane calls through botocore (DescribeStream, CreateStream, ListStreams, GetDataEndpoint),
+with errors turned into KvsStudioErrors that say what to do.
+
+Credentials and region come from botocore's standard chain (environment, shared config and
+credentials files, profiles, SSO); ``endpoint_url`` overrides the control-plane URL as in the AWS CLI.
+TLS is verified with botocore's CA bundle, which honours AWS_CA_BUNDLE and ``ca_bundle``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import ReadOnlyCredentials
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    SSLError,
+)
+
+from app.errors import ClockSkewError, CredentialsError, KvsStudioError, ServiceError, StreamNotFound
+
+SKEW_MARKERS = ("Signature expired", "Signature not yet current", "RequestExpired", "RequestTimeTooSkewed")
+
+
+@dataclass(frozen=True)
+class StreamDescription:
+    name: str
+    arn: str
+    retention_hours: int
+    status: str
+
+
+def clock_skew_message(server_date: str | None) -> str:
+    """Explain a refused request time, with the measured skew when the server said its time."""
+    skew = ""
+    if server_date:
+        try:
+            server = email.utils.parsedate_to_datetime(server_date)
+            delta = (dt.datetime.now(dt.UTC) - server).total_seconds()
+            skew = f" This computer's clock is {abs(delta):.0f} s {'ahead of' if delta > 0 else 'behind'} the service."
+        except (TypeError, ValueError):
+            pass
+    return ("The service refused the request time (clock skew)." + skew
+            + " Set the system clock automatically (NTP) and try again.")
+
+
+class KvsControl:
+    def __init__(self, *, region: str | None = None, profile: str | None = None,
+                 endpoint_url: str | None = None, session: botocore.session.Session | None = None) -> None:
+        try:
+            self.session = session or botocore.session.Session(profile=profile)
+        except BotoCoreError as exc:
+            raise CredentialsError(f"Cannot use AWS profile {profile!r}: {exc}") from None
+        self.region = region or self.session.get_config_variable("region")
+        if not self.region:
+            raise KvsStudioError("No AWS region: pass --region or set AWS_DEFAULT_REGION.")
+        self.endpoint_url = endpoint_url
+        self._config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10, read_timeout=20,
+                              user_agent_extra="kvs-studio")
+        try:
+            self.client = self.session.create_client("kinesisvideo", region_name=self.region,
+                                                     endpoint_url=endpoint_url, config=self._config)
+        except (NoRegionError, BotoCoreError) as exc:
+            raise KvsStudioError(f"Cannot create the Kinesis Video client: {exc}") from None
+
+    # -- credentials and TLS -------------------------------------------------------------------
+
+    def credentials(self) -> ReadOnlyCredentials:
+        """Frozen credentials for one signature; refreshable ones are refreshed when near expiry."""
+        try:
+            creds = self.session.get_credentials()
+        except (PartialCredentialsError, BotoCoreError) as exc:
+            raise CredentialsError(f"AWS credentials are incomplete: {exc}") from None
+        if creds is None:
+            raise CredentialsError("No AWS credentials found (environment, ~/.aws, profile or SSO). "
+                                   "Configure them, or use the local endpoint.")
+        return creds.get_frozen_credentials()
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A verifying TLS context with the same CA bundle botocore would use."""
+        bundle = self.session.get_config_variable("ca_bundle")
+        if not bundle:
+            from botocore.httpsession import get_cert_path
+
+            bundle = get_cert_path(True)
+        ctx = ssl.create_default_context(cafile=bundle if isinstance(bundle, str) else None)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        return ctx
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    def describe(self, stream: str) -> StreamDescription:
+        info = self._call("describe_stream", stream, StreamName=stream)["StreamInfo"]
+        return StreamDescription(info["StreamName"], info["StreamARN"], int(info.get("DataRetentionInHours", 0)),
+                                 info.get("Status", "ACTIVE"))
+
+    def create(self, stream: str, retention_hours: int = 24, media_type: str = "video/h264") -> None:
+        self._call("create_stream", stream, StreamName=stream, DataRetentionInHours=retention_hours,
+                   MediaType=media_type)
+
+    def list_streams(self, prefix: str = "") -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {}
+        if prefix:
+            kwargs["StreamNameCondition"] = {"ComparisonOperator": "BEGINS_WITH", "ComparisonValue": prefix}
+        out: list[dict[str, Any]] = []
+        try:
+            for page in self.client.get_paginator("list_streams").paginate(**kwargs):
+                out += page["StreamInfoList"]
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translate(exc, "") from None
+        return out
+
+    def data_endpoint(self, stream: str, api: str = "PUT_MEDIA") -> str:
+        return str(self._call("get_data_endpoint", stream, StreamName=stream, APIName=api)["DataEndpoint"])
+
+    def _call(self, op: str, stream: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return dict(getattr(self.client, op)(**kwargs))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translate(exc, stream) from None
+
+    def _translate(self, exc: Exception, stream: str) -> KvsStudioError:
+        if isinstance(exc, NoCredentialsError):
+            return CredentialsError("No AWS credentials found (environment, ~/.aws, profile or SSO). "
+                                    "Configure them, or use the local endpoint.")
+        if isinstance(exc, SSLError):
+            return tls_error_message(str(exc.kwargs.get("endpoint_url", "")), str(exc.kwargs.get("error", exc)))
+        if isinstance(exc, EndpointConnectionError):
+            return ServiceError(f"Cannot reach {exc.kwargs.get('endpoint_url', 'the service')}: check the network "
+                                "or the endpoint URL.", code="EndpointConnectionError")
+        if isinstance(exc, ClientError):
+            err = exc.response.get("Error", {})
+            code = str(err.get("Code", ""))
+            message = str(err.get("Message", ""))
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+            headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+            return classify_http_error(status, code, message, headers.get("date"), stream)
+        return ServiceError(f"Kinesis Video call failed: {exc}")
+
+
+def tls_error_message(url: str, detail: str) -> KvsStudioError:
+    reason = detail.split("certificate verify failed:")[-1].split("(_ssl")[0].strip() or detail
+    return CredentialsError(f"The TLS certificate of {url or 'the endpoint'} could not be verified ({reason}). "
+                            "If it is your own endpoint, point AWS_CA_BUNDLE at its CA certificate.")
+
+
+def classify_http_error(status: int, code: str, message: str, server_date: str | None, stream: str) -> KvsStudioError:
+    """Turn a service error (control plane or PutMedia) into an error with a user message."""
+    from app.kvs.retry import http_retriable
+
+    if any(m in message or m in code for m in SKEW_MARKERS):
+        return ClockSkewError(clock_skew_message(server_date))
+    if code in ("UnrecognizedClientException", "InvalidSignatureException", "IncompleteSignatureException",
+                "MissingAuthenticationTokenException", "ExpiredTokenException", "InvalidClientTokenId",
+                "AccessDeniedException", "NotAuthorizedException") or status in (401, 403):
+        return CredentialsError(f"The service refused the credentials ({code or status}): {message} "
+                                "Check the access key and secret, or pick another profile.")
+    if code == "ResourceNotFoundException" or status == 404:
+        return StreamNotFound(f"Stream {stream!r} was not found (or is not active) in this region. "
+                              "Create it, pick another stream, or pass --create.")
+    retriable = http_retriable(status, code)
+    what = "throttled" if "Limit" in code or code == "ThrottlingException" else "error"
+    return ServiceError(f"Kinesis Video {what} ({code or status}): {message}", code=code, status=status,
+                        retriable=retriable)

@@ -1,0 +1,1 @@
+"""Capture and encoding (OpenCV, PyAV): no network, no Qt."""

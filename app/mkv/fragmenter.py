@@ -1,0 +1,95 @@
+"""Encoded packets to KVS fragments (pure).
+
+Theory: one Cluster per fragment, starting on a key frame; cluster timecodes are absolute ms and
+strictly increase for the session. Clusters are written with unknown size so that each frame can be
+sent as soon as it is encoded: a fragment's bytes grow frame by frame and the fragment is sealed when
+the next key frame starts the next cluster (or the stream ends). ``plan_key_frame`` tells the
+encoder where the next boundary is. The connection header (EBML, Segment, Info, Tracks) is built
+once and replayed at the start of every connection.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from app.media.frames import EncodedPacket
+from app.mkv import writer
+
+MAX_BLOCK_OFFSET_MS = 32767  # SimpleBlock relative timecode is a signed 16-bit number
+
+
+@dataclass(frozen=True)
+class FrameAdded:
+    """A frame was appended to the open fragment (``seq``); ``data`` are the bytes to send."""
+
+    seq: int
+    data: bytes
+    index: int
+    started: bool  # True for the first frame, whose bytes include the cluster start
+    timecode: int  # the fragment's cluster timecode (ms)
+
+
+@dataclass(frozen=True)
+class FragmentSealed:
+    seq: int
+
+
+FragmenterEvent = FrameAdded | FragmentSealed
+
+
+def connection_header(codec_private: bytes, width: int, height: int, fps: float,
+                      segment_uid: bytes | None = None) -> bytes:
+    return (
+        writer.ebml_header()
+        + writer.segment_start()
+        + writer.info(1_000_000, segment_uid or os.urandom(16))
+        + writer.tracks(writer.video_track(codec_private=codec_private, width=width, height=height,
+                                           default_duration_ns=round(1e9 / fps) if fps > 0 else None))
+    )
+
+
+class Fragmenter:
+    def __init__(self, fragment_ms: int = 2000, first_seq: int = 0) -> None:
+        if not 1000 <= fragment_ms <= 10_000:
+            raise ValueError("fragment duration must be 1-10 s")
+        self.fragment_ms = fragment_ms
+        self._seq = first_seq - 1
+        self._cluster_tc: int | None = None
+        self._last_ts: int | None = None
+        self._next_boundary: int | None = None
+
+    def plan_key_frame(self, timestamp_ms: int) -> bool:
+        """Should the frame at this time be encoded as a key frame (and so start a fragment)?"""
+        if self._next_boundary is None or timestamp_ms >= self._next_boundary:
+            self._next_boundary = timestamp_ms + self.fragment_ms
+            return True
+        return False
+
+    def add(self, packet: EncodedPacket) -> list[FragmenterEvent]:
+        """Every key frame starts a fragment (the encoder makes them only where planned)."""
+        if self._last_ts is not None and packet.timestamp_ms <= self._last_ts:
+            raise ValueError(f"timestamps must increase: {packet.timestamp_ms} after {self._last_ts}")
+        out: list[FragmenterEvent] = []
+        if packet.keyframe:
+            if self._cluster_tc is not None:
+                out.append(FragmentSealed(self._seq))
+            self._seq += 1
+            self._cluster_tc = packet.timestamp_ms
+            head, started = writer.cluster_start_unknown(packet.timestamp_ms), True
+        elif self._cluster_tc is None:
+            return out  # nothing can be sent before the first key frame
+        elif packet.timestamp_ms - self._cluster_tc > MAX_BLOCK_OFFSET_MS:
+            raise ValueError("a fragment grew past 32.7 s without a key frame")
+        else:
+            head, started = b"", False
+        self._last_ts = packet.timestamp_ms
+        block = writer.simple_block(1, packet.timestamp_ms - self._cluster_tc, packet.keyframe, packet.avcc)
+        out.append(FrameAdded(self._seq, head + block, packet.index, started, self._cluster_tc))
+        return out
+
+    def finish(self) -> list[FragmenterEvent]:
+        if self._cluster_tc is None:
+            return []
+        self._cluster_tc = None
+        return [FragmentSealed(self._seq)]
