@@ -19,6 +19,7 @@ from app.engine.events import (
     EngineStopped,
     FragmentUpdate,
 )
+from app.engine.uploader import UploaderSettings
 from app.errors import KvsStudioError
 
 
@@ -40,6 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, help="stop a camera or the test pattern after this many seconds")
     p.add_argument("--buffer-seconds", type=float, default=120.0, help="keep at most this much unacknowledged")
     p.add_argument("--buffer-mb", type=float, default=128.0, help="keep at most this many MB unacknowledged")
+    p.add_argument("--stale-seconds", type=float, default=20.0,
+                   help="reconnect when a fragment gets no acknowledgement for this long (default 20)")
 
 
 class Printer:
@@ -89,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
         endpoint_url=args.endpoint_url, create=args.create, create_retention_hours=args.retention_hours,
         fragment_seconds=args.fragment_seconds, realtime=args.pace == "realtime", width=args.width,
         height=args.height, fps=args.fps, bitrate_kbps=args.bitrate, duration_s=args.duration,
-        buffer_bytes=int(args.buffer_mb * 1024 * 1024), buffer_seconds=args.buffer_seconds)
+        buffer_bytes=int(args.buffer_mb * 1024 * 1024), buffer_seconds=args.buffer_seconds,
+        uploader=UploaderSettings(staleness_s=args.stale_seconds))
     printer = Printer(sys.stdout, retention_zero=False)
     engine = Engine(settings, printer)
     try:

@@ -44,6 +44,7 @@ class UploaderSettings:
     staleness_s: float = 20.0  # no BUFFERING ack this long after a fragment's first byte: reconnect
     rotate_s: float = 40 * 60.0  # new connection before the service's 45-minute cap (jitter added)
     final_ack_timeout_s: float = 20.0  # how long the last fragments may take to be acknowledged
+    error_drain_s: float = 5.0  # after an error ack, how long to read what the service still sends
     backoff: Backoff = field(default_factory=Backoff)
 
 
@@ -52,8 +53,9 @@ class _Conn:
     started: float
     rotate_at: float
     sent: dict[int, BufferedFragment] = field(default_factory=dict)  # timecode -> fragment
-    body_done: bool = False
-    failed: bool = False
+    failed: bool = False  # stop sending; the body must then never end cleanly
+    retry_reason: str | None = None
+    failed_at: float = 0.0
     rotating: bool = False
 
 
@@ -125,6 +127,7 @@ class Uploader:
                 self.emit(ConnectionState("connecting" if attempt == 0 else "reconnecting", attempt,
                                           endpoint=self._endpoint or ""))
                 progress = False
+                acked_before = self.buffer.completed + self.buffer.failed
                 try:
                     progress = await self._session(http, attempt)
                     if progress:
@@ -146,6 +149,8 @@ class Uploader:
                 except (aiohttp.ClientError, OSError, TimeoutError, AckParseError) as exc:
                     reason = f"connection lost: {exc.__class__.__name__}: {exc}".rstrip(": ")
                     self._endpoint = None  # resolve again: the endpoint may have moved
+                if self.buffer.completed + self.buffer.failed > acked_before:
+                    attempt = 0  # this connection got work done: start the backoff again from the bottom
                 attempt += 1
                 delay = self.settings.backoff.delay(attempt)
                 log.info("PutMedia connection failed (%s); retry %d in %.1f s", reason, attempt, delay)
@@ -208,9 +213,13 @@ class Uploader:
             try:
                 chunk = await asyncio.wait_for(resp.content.readany(), 1.0)
             except TimeoutError:
+                if conn.retry_reason and time.monotonic() > conn.failed_at + self.settings.error_drain_s:
+                    raise _Retry(conn.retry_reason) from None
                 self._check_stale(conn)
                 continue
             if not chunk:
+                if conn.retry_reason:
+                    raise _Retry(conn.retry_reason)
                 return
             for ack in parser.feed(chunk):
                 self._on_ack(conn, ack)
@@ -242,7 +251,13 @@ class Uploader:
             frag.state = "ERROR"
             self._update(frag, err.error_id, err.code, err.meaning)
             if err.retriable:
-                raise _Retry(f"fragment {frag.seq} refused with {err.code} ({err.error_id}); sending it again")
+                # Stop sending, but read on until the service closes: acks it already queued (a
+                # PERSISTED for an earlier fragment) still count, so nothing is sent twice.
+                conn.failed = True
+                conn.failed_at = time.monotonic()
+                conn.retry_reason = f"fragment {frag.seq} refused with {err.code} ({err.error_id}); sending it again"
+                self._changed.set()
+                return
             # Not retriable: report and skip this fragment; the service closes the connection.
             self.emit(EngineMessage("error", f"Fragment {frag.seq} was refused: {err.code} ({err.error_id}): "
                                              f"{err.meaning} It is skipped."))
@@ -288,13 +303,15 @@ class Uploader:
             async for piece in self._fragment_bytes(conn, frag):
                 yield piece
         if conn.failed:
-            return
+            await _forever()  # cancelled when the connection closes; never end the body cleanly
         # Close the last (unknown-size) cluster so it is acknowledged, then keep the request open until
         # the last acks arrive, as the C producer does (kvs-protocol.md §5.4).
         yield END_OF_FRAGMENT
         deadline = time.monotonic() + self.settings.final_ack_timeout_s
         while conn.sent and not conn.failed and time.monotonic() < deadline:
             await self._wait_change(0.5)
+        if conn.failed:
+            await _forever()
 
     async def _fragment_bytes(self, conn: _Conn, frag: BufferedFragment) -> AsyncIterator[bytes]:
         offset = 0
@@ -317,6 +334,10 @@ class Uploader:
             if frag.sealed or self.buffer.get(frag.seq) is None:
                 return
             await self._wait_change(1.0)
+
+
+async def _forever() -> None:
+    await asyncio.Event().wait()
 
 
 def _message(text: str) -> str:

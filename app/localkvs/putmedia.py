@@ -83,7 +83,9 @@ class PutMediaSession:
             await self.to_persist.join()  # what was complete before the drop still lands
             await self.acks.join()
             if self.request.transport is not None:
-                self.request.transport.abort()
+                # close(), not abort(): acks already written still reach the client, so a fault never
+                # hides that a fragment was stored (a producer would then send it twice).
+                self.request.transport.close()
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:

@@ -283,4 +283,9 @@ class EndpointThread:
             return
         self._ready.set()
         self._loop.run_forever()
+        # Connections still open (a stalled client, say) are cancelled rather than left to warn.
+        pending = [t for t in asyncio.all_tasks(self._loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         self._loop.close()

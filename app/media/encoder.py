@@ -19,6 +19,7 @@ from app.media.frames import EncodedPacket, RawFrame
 from app.mkv import avc
 
 DEFAULT_BITRATE = 2_000_000  # bit/s
+_MS = Fraction(1, 1000)
 
 
 class H264Encoder:
@@ -29,7 +30,7 @@ class H264Encoder:
         self.width, self.height = width, height
         cc = av.CodecContext.create("libx264", "w")
         cc.width, cc.height, cc.pix_fmt = width, height, "yuv420p"
-        cc.time_base = Fraction(1, 1000)
+        cc.time_base = _MS
         cc.framerate = Fraction(fps).limit_denominator(1001)
         cc.bit_rate = bitrate
         cc.gop_size = 10_000  # key frames only when forced (fragment boundaries)
@@ -48,6 +49,7 @@ class H264Encoder:
     def encode(self, frame: RawFrame, force_key: bool) -> list[EncodedPacket]:
         vf = self._to_video_frame(frame.image)
         vf.pts = frame.timestamp_ms
+        vf.time_base = _MS  # else PyAV rescales pts from a decoded file's own time base
         vf.pict_type = PictureType.I if force_key else PictureType.NONE
         self._meta[frame.timestamp_ms] = frame.index
         return self._packets(self._cc.encode(vf))

@@ -1,0 +1,45 @@
+"""Recovery: with each of the local endpoint's faults, and all of them in one run, `kvs-studio stream`
+still stores every source frame exactly once, in order, and exits 0."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.localkvs.faults import FaultPlan
+from app.localkvs.server import EndpointThread
+from tests.conftest import client
+from tests.e2e.test_stream_cli import FRAMES, assert_every_frame_once_in_order, make_mp4, run_cli
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_mp4(tmp_path_factory.mktemp("media") / "long.mp4", frames=FRAMES)
+
+
+FAULTS = {
+    "drop_after_received": FaultPlan(drop_after_received=[2]),
+    "drop_mid_fragment": FaultPlan(drop_mid_fragment=[2]),
+    "error_5000": FaultPlan(error_5000=[2]),
+    "refuse_connections": FaultPlan(refuse_connections=2),
+    "stall": FaultPlan(stall_after=[2]),
+    "delayed_split_acks": FaultPlan(ack_delay=0.3, split_acks=3),
+    "all_together": FaultPlan(drop_after_received=[1, 6], drop_mid_fragment=[3], error_5000=[5],
+                              refuse_connections=1, stall_after=[8], split_acks=11),
+}
+
+
+@pytest.mark.parametrize("name", list(FAULTS))
+def test_every_frame_once_despite(name: str, long_clip: Path, endpoint: EndpointThread) -> None:
+    client("kinesisvideo", endpoint.url).create_stream(StreamName="r", DataRetentionInHours=1)
+    endpoint.endpoint.set_faults("r", FAULTS[name])
+    proc = run_cli("--stream", "r", "--source", str(long_clip), "--endpoint-url", endpoint.url, "--pace", "fast",
+                   "--stale-seconds", "2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    if name not in ("delayed_split_acks",):
+        assert "reconnecting" in proc.stdout
+        assert "connection: recovered" in proc.stdout
+    assert_every_frame_once_in_order(endpoint, "r")
