@@ -17,7 +17,7 @@ import pytest
 from app.localkvs.faults import FaultPlan
 from app.localkvs.server import EndpointThread
 from tests.conftest import REGION, TEST_KEYS, client, make_endpoint
-from tests.media import HEIGHT, WIDTH, decode_indices, indexed_frame
+from tests.mediagen import HEIGHT, WIDTH, decode_indices, indexed_frame
 from tests.tls import make_cert
 
 pytestmark = pytest.mark.e2e

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from tests.conftest import REGION, signing_credentials
-from tests.media import chunks
+from tests.mediagen import chunks
 from tests.putmedia_client import PutMediaClient, PutMediaResult, sign_put_media
 
 

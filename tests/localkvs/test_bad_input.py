@@ -9,7 +9,7 @@ import time
 
 from tests.conftest import REGION, client, signing_credentials
 from tests.localkvs.helpers import put_media
-from tests.media import chunks, make_mkv
+from tests.mediagen import chunks, make_mkv
 from tests.putmedia_client import PutMediaClient, sign_put_media
 
 HTTP_4XX = re.compile(rb"^HTTP/1\.[01] 4\d\d ")
@@ -133,7 +133,7 @@ def test_broken_chunked_framing_and_vanishing_clients(endpoint) -> None:  # type
     archived = client("kinesis-video-archived-media", endpoint.url)
     frags = archived.list_fragments(StreamName="s")["Fragments"]
     media = archived.get_media_for_fragment_list(StreamName="s", Fragments=[f["FragmentNumber"] for f in frags])
-    from tests.media import count_frames
+    from tests.mediagen import count_frames
 
     assert count_frames(media["Payload"].read()) == 15 * n
 

@@ -12,7 +12,7 @@ from botocore.awsrequest import AWSRequest
 from app.localkvs.faults import FaultPlan
 from tests.conftest import REGION, client, signing_credentials
 from tests.localkvs.helpers import acks_by_timecode, put_media
-from tests.media import decode_indices, make_mkv
+from tests.mediagen import decode_indices, make_mkv
 
 CLIP = make_mkv(60)  # 4 fragments of 15 frames at timecodes 0, 1000, 2000, 3000
 

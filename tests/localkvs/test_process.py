@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REGION, TEST_KEYS, client, signing_credentials
-from tests.media import count_frames, make_mkv
+from tests.mediagen import count_frames, make_mkv
 from tests.putmedia_client import sign_put_media
 
 

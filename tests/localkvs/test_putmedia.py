@@ -13,7 +13,7 @@ from app.mkv import ebml, writer
 from app.mkv.parser import BlockEvent, ClusterTimecode, MkvStreamParser
 from tests.conftest import client, make_endpoint
 from tests.localkvs.helpers import acks_by_timecode, put_media
-from tests.media import count_frames, decode_indices, make_mkv
+from tests.mediagen import count_frames, decode_indices, make_mkv
 
 FIXTURE_TIMECODES = [0, 1999, 3999, 5998, 7998, 9998, 11997, 13997]
 FIXTURE_FRAMES = 444
@@ -145,7 +145,7 @@ def test_zero_retention_acks_received_but_not_persisted(endpoint) -> None:  # ty
 def test_stream_arn_header(endpoint) -> None:  # type: ignore[no-untyped-def]
     arn = client("kinesisvideo", endpoint.url).create_stream(StreamName="byarn", DataRetentionInHours=1)["StreamARN"]
     from tests.conftest import REGION, signing_credentials
-    from tests.media import chunks
+    from tests.mediagen import chunks
     from tests.putmedia_client import PutMediaClient, sign_put_media
 
     head = sign_put_media(endpoint.url, "ignored", signing_credentials(), REGION, relative=True,
