@@ -90,6 +90,7 @@ class Engine:
         self.buffer = FragmentBuffer(settings.buffer_bytes, settings.buffer_seconds)
         self.buffer.on_drop = self._on_drop
         self._stop = threading.Event()
+        self._forced = False
         self._threads: list[threading.Thread] = []
         self._uploader: Uploader | None = None
         self._frames_in = 0
@@ -159,6 +160,7 @@ class Engine:
         self._stop.set()
 
     def force_stop(self) -> None:
+        self._forced = True
         self._stop.set()
         self.buffer.close_input()
         if self._uploader is not None:
@@ -245,9 +247,14 @@ class Engine:
         for t in self._threads[:2]:
             t.join()
         assert self._uploader is not None
-        while not self._uploader.join(0.5):
+        forced_at: float | None = None
+        while not self._uploader.join(0.25):
             if self._stop.is_set() and self._uploader.error:
                 break
+            if self._forced and forced_at is None:
+                forced_at = time.monotonic()
+            if forced_at is not None and time.monotonic() - forced_at > 3.0:
+                break  # a forced stop does not wait for the network
         if self._uploader.error:
             self._errors.append(self._uploader.error)
         left = self.buffer.abandon_all()

@@ -209,9 +209,10 @@ class Uploader:
         parser = AckParser()
         while True:
             if self._abort.is_set():
+                resp.close()  # drop the connection now, whatever the body is doing
                 return
             try:
-                chunk = await asyncio.wait_for(resp.content.readany(), 1.0)
+                chunk = await asyncio.wait_for(resp.content.readany(), 0.25)
             except TimeoutError:
                 if conn.retry_reason and time.monotonic() > conn.failed_at + self.settings.error_drain_s:
                     raise _Retry(conn.retry_reason) from None
