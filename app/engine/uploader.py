@@ -26,6 +26,7 @@ from app.engine.events import ConnectionState, EngineEvent, EngineMessage, Fragm
 from app.errors import KvsStudioError, ServiceError
 from app.kvs.acks import Ack, AckEventType, AckParseError, AckParser, error_for
 from app.kvs.control import KvsControl, classify_http_error, tls_error_message
+from app.kvs.limits import SendLimiter
 from app.kvs.retry import REFRESH_ENDPOINT_TYPES, Backoff
 from app.kvs.signing import put_media_headers
 from app.mkv import writer
@@ -71,6 +72,7 @@ class Uploader:
         self.emit = emit
         self.settings = settings or UploaderSettings()
         self.bytes_sent = 0
+        self.limiter = SendLimiter()
         self.last_ack_latency_ms: int | None = None
         self.error: str | None = None
         self._loop = asyncio.new_event_loop()
@@ -322,6 +324,11 @@ class Uploader:
             self._changed.clear()
             data = bytes(frag.data[offset:])
             if data:
+                if frag.sent_at is None:
+                    await asyncio.sleep(self.limiter.fragment_delay(time.monotonic()))
+                    self.limiter.fragment_started(time.monotonic())
+                await asyncio.sleep(self.limiter.bytes_delay(time.monotonic(), len(data)))
+                self.limiter.sent(time.monotonic(), len(data))
                 if frag.sent_at is None:
                     frag.sent_at = time.monotonic()
                     frag.attempts += 1

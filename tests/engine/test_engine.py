@@ -1,0 +1,133 @@
+"""The Engine in-process against the local endpoint: connection rotation, buffer overflow reporting,
+clock skew, and the event stream a front end sees."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from app.engine.engine import Engine, StreamSettings
+from app.engine.events import ConnectionState, EngineEvent, EngineStopped, FragmentUpdate, StatsSample
+from app.engine.uploader import UploaderSettings
+from app.errors import ClockSkewError
+from app.kvs.retry import Backoff
+from app.localkvs.faults import FaultPlan
+from app.localkvs.server import EndpointThread
+from tests.conftest import REGION, TEST_KEYS, client
+from tests.e2e.test_stream_cli import assert_every_frame_once_in_order, make_mp4
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for k in list(os.environ):
+        if k.startswith("AWS_"):
+            monkeypatch.delenv(k)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", TEST_KEYS.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TEST_KEYS.secret_key)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[EngineEvent] = []
+        self.cond = threading.Condition()
+
+    def __call__(self, ev: EngineEvent) -> None:
+        with self.cond:
+            self.events.append(ev)
+            self.cond.notify_all()
+
+    def of(self, kind: type) -> list:
+        with self.cond:
+            return [e for e in self.events if isinstance(e, kind)]
+
+    def wait_for(self, pred, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+        with self.cond:
+            assert self.cond.wait_for(lambda: pred(self), timeout), "condition not met in time"
+
+
+def run_engine(settings: StreamSettings, rec: Recorder, timeout: float = 120) -> EngineStopped:
+    engine = Engine(settings, rec)
+    engine.prepare()
+    engine.start()
+    result = engine.wait(timeout)
+    assert result is not None, "engine did not stop in time"
+    return result
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_mp4(tmp_path_factory.mktemp("m") / "clip.mp4", frames=90)
+
+
+def test_rotation_at_fragment_boundaries_no_gap_no_duplicate(clip: Path, endpoint: EndpointThread) -> None:
+    client("kinesisvideo", endpoint.url).create_stream(StreamName="rot", DataRetentionInHours=1)
+    rec = Recorder()
+    settings = StreamSettings(stream="rot", source=str(clip), region=REGION, endpoint_url=endpoint.url,
+                              fragment_seconds=1.0, uploader=UploaderSettings(rotate_s=1.5))
+    result = run_engine(settings, rec)
+    assert result.ok, result
+    connects = [e for e in rec.of(ConnectionState) if e.state == "connected"]
+    assert len(connects) >= 3  # 6 s of media, a new connection every ~1.5 s
+    assert not [e for e in rec.of(ConnectionState) if e.state == "reconnecting" and e.retry_in_s]
+    assert_every_frame_once_in_order(endpoint, "rot", frames=90)
+
+
+def test_overflow_is_counted_and_reported(clip: Path, endpoint: EndpointThread) -> None:
+    client("kinesisvideo", endpoint.url).create_stream(StreamName="ovf", DataRetentionInHours=1)
+    endpoint.endpoint.set_faults("ovf", FaultPlan(refuse_connections=3))
+    rec = Recorder()
+    settings = StreamSettings(stream="ovf", source=str(clip), region=REGION, endpoint_url=endpoint.url,
+                              fragment_seconds=1.0, realtime=False, buffer_seconds=1.5,
+                              uploader=UploaderSettings(backoff=Backoff(base_s=0.5, cap_s=1.0)))
+    result = run_engine(settings, rec)
+    assert result.dropped > 0
+    assert not result.ok
+    assert result.acknowledged + result.dropped == result.produced
+    drops = [e for e in rec.of(FragmentUpdate) if e.state == "DROPPED"]
+    assert len(drops) == result.dropped
+    stats = rec.of(StatsSample)
+    assert stats[-1].dropped_fragments == result.dropped
+    reconnects = [e for e in rec.of(ConnectionState) if e.state == "reconnecting" and e.retry_in_s]
+    assert [e.attempt for e in reconnects][:3] == [1, 2, 3]
+
+
+def test_clock_skew_is_explained_with_the_measured_skew(clip: Path, endpoint: EndpointThread,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import botocore.auth
+
+    skewed = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(minutes=30)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: skewed)
+    engine = Engine(StreamSettings(stream="x", source=str(clip), region=REGION, endpoint_url=endpoint.url),
+                    Recorder())
+    with pytest.raises(ClockSkewError) as exc:
+        engine.prepare()
+    msg = exc.value.user_message
+    assert "clock" in msg
+    assert "behind" in msg or "ahead" in msg
+    assert "NTP" in msg
+
+
+def test_event_stream_for_front_ends(clip: Path, endpoint: EndpointThread) -> None:
+    client("kinesisvideo", endpoint.url).create_stream(StreamName="ev", DataRetentionInHours=1)
+    rec = Recorder()
+    settings = StreamSettings(stream="ev", source=str(clip), region=REGION, endpoint_url=endpoint.url,
+                              realtime=False, preview=True)
+    result = run_engine(settings, rec)
+    assert result.ok
+    by_seq: dict[int, list[str]] = {}
+    for e in rec.of(FragmentUpdate):
+        by_seq.setdefault(e.seq, []).append(e.state)
+    for states in by_seq.values():
+        assert states[-1] == "PERSISTED"
+        assert states.index("BUFFERING") < states.index("RECEIVED") < states.index("PERSISTED")
+    persisted = [e for e in rec.of(FragmentUpdate) if e.state == "PERSISTED"]
+    assert all({"BUFFERING", "RECEIVED", "PERSISTED"} <= set(e.latency_ms) for e in persisted)
+    assert all(e.fragment_number for e in persisted)
+    assert next(e.state for e in rec.of(ConnectionState)) == "connecting"
+    assert rec.of(ConnectionState)[-1].state == "stopped"
