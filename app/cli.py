@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from app import __version__
 
@@ -30,6 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
                                         "fragment's acknowledgements.")
     stream_cli.add_arguments(stream)
     stream.set_defaults(func=stream_cli.run)
+
+    demo = sub.add_parser("demo", help="headless demo: the local endpoint in-process and the test pattern",
+                          description="Start the local endpoint in this process and stream the test pattern "
+                                      "to its demo stream until Ctrl-C. Needs no AWS account, camera or display.")
+    demo.add_argument("--data-dir", type=Path, help="where the local endpoint keeps streams")
+    demo.add_argument("--duration", type=float, help="stop after this many seconds")
+    demo.set_defaults(func=run_demo)
+
+    gui = sub.add_parser("gui", help="open the window (the default with a display)")
+    gui.set_defaults(func=lambda _a: _gui())
     return parser
 
 
@@ -39,12 +50,41 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command is None:
-        parser.print_help()
-        return 0
+        from app.ui.main import have_display
+
+        if have_display():
+            return _gui()
+        print("kvs-studio: no display found, so running the headless demo instead of the window "
+              "(`kvs-studio --help` lists the commands).", file=sys.stderr)
+        args = parser.parse_args(["demo"])
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+
+
+def _gui() -> int:
+    from app.ui.main import run_gui
+
+    return run_gui()
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """The local endpoint in-process plus `stream` of the test pattern to its demo stream."""
+    from app import stream_cli
+    from app.localkvs.embedded import DEMO_STREAM, EmbeddedEndpoint
+
+    embedded = EmbeddedEndpoint(args.data_dir).start()
+    try:
+        print(f"Local endpoint on {embedded.url}; streaming the test pattern to {DEMO_STREAM}.", flush=True)
+        sub = build_parser()._subparsers._group_actions[0].choices["stream"]  # type: ignore[union-attr]
+        stream_args = sub.parse_args(["--stream", DEMO_STREAM, "--source", "testpattern", "--endpoint-url",
+                                      embedded.url, "--region", "us-west-2", "--width", "640", "--height", "360",
+                                      "--fps", "30"]
+                                     + (["--duration", str(args.duration)] if args.duration else []))
+        return stream_cli.run(stream_args, access_key=embedded.keys.access_key, secret_key=embedded.keys.secret_key)
+    finally:
+        embedded.stop()
 
 
 if __name__ == "__main__":

@@ -86,14 +86,14 @@ class Printer:
         return None
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, *, access_key: str | None = None, secret_key: str | None = None) -> int:
     settings = StreamSettings(
         stream=args.stream, source=args.source, region=args.region, profile=args.profile,
         endpoint_url=args.endpoint_url, create=args.create, create_retention_hours=args.retention_hours,
         fragment_seconds=args.fragment_seconds, realtime=args.pace == "realtime", width=args.width,
         height=args.height, fps=args.fps, bitrate_kbps=args.bitrate, duration_s=args.duration,
         buffer_bytes=int(args.buffer_mb * 1024 * 1024), buffer_seconds=args.buffer_seconds,
-        uploader=UploaderSettings(staleness_s=args.stale_seconds))
+        uploader=UploaderSettings(staleness_s=args.stale_seconds), access_key=access_key, secret_key=secret_key)
     printer = Printer(sys.stdout, retention_zero=False)
     engine = Engine(settings, printer)
     try:

@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 if [ "$#" -eq 0 ]; then
-  set -- local-endpoint
+  :
 fi
 exec .venv/bin/kvs-studio "$@"

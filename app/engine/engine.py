@@ -61,6 +61,11 @@ class StreamSettings:
     buffer_seconds: float = DEFAULT_MAX_SECONDS
     preview: bool = False
     uploader: UploaderSettings | None = None
+    access_key: str | None = None  # explicit credentials instead of the AWS chain; never logged or saved
+    secret_key: str | None = None
+
+    def __repr__(self) -> str:  # keep the secret out of any log or traceback
+        return f"StreamSettings(stream={self.stream!r}, source={self.source!r}, region={self.region!r})"
 
 
 class _Rate:
@@ -112,7 +117,8 @@ class Engine:
         self.source = open_source(s.source, width=s.width, height=s.height, fps=s.fps, realtime=s.realtime,
                                   duration_s=s.duration_s)
         try:
-            self.control = KvsControl(region=s.region, profile=s.profile, endpoint_url=s.endpoint_url)
+            self.control = KvsControl(region=s.region, profile=s.profile, endpoint_url=s.endpoint_url,
+                                      access_key=s.access_key, secret_key=s.secret_key)
             self.control.credentials()
             try:
                 desc = self.control.describe(s.stream)

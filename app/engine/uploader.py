@@ -149,7 +149,8 @@ class Uploader:
                 except _Retry as exc:
                     reason = str(exc)
                 except (aiohttp.ClientError, OSError, TimeoutError, AckParseError) as exc:
-                    reason = f"connection lost: {exc.__class__.__name__}: {exc}".rstrip(": ")
+                    reason = plain_reason(exc)
+                    log.debug("connection error detail: %r", exc)
                     self._endpoint = None  # resolve again: the endpoint may have moved
                 if self.buffer.completed + self.buffer.failed > acked_before:
                     attempt = 0  # this connection got work done: start the backoff again from the bottom
@@ -342,6 +343,20 @@ class Uploader:
             if frag.sealed or self.buffer.get(frag.seq) is None:
                 return
             await self._wait_change(1.0)
+
+
+def plain_reason(exc: BaseException) -> str:
+    """Say in plain words why a connection failed (the details go to the debug log)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect to {exc.host}:{exc.port}"
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return "the connection timed out"
+    if isinstance(exc, AckParseError):
+        return f"the service sent an acknowledgement that cannot be read ({exc})"
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError | ConnectionError |
+                  aiohttp.ClientOSError):
+        return "the connection dropped"
+    return f"connection error ({exc.__class__.__name__})"
 
 
 async def _forever() -> None:

@@ -56,11 +56,14 @@ def clock_skew_message(server_date: str | None) -> str:
 
 class KvsControl:
     def __init__(self, *, region: str | None = None, profile: str | None = None,
-                 endpoint_url: str | None = None, session: botocore.session.Session | None = None) -> None:
+                 endpoint_url: str | None = None, session: botocore.session.Session | None = None,
+                 access_key: str | None = None, secret_key: str | None = None) -> None:
         try:
             self.session = session or botocore.session.Session(profile=profile)
         except BotoCoreError as exc:
             raise CredentialsError(f"Cannot use AWS profile {profile!r}: {exc}") from None
+        if access_key and secret_key:  # explicit keys (the embedded endpoint's, or the keyring's)
+            self.session.set_credentials(access_key, secret_key)
         self.region = region or self.session.get_config_variable("region")
         if not self.region:
             raise KvsStudioError("No AWS region: pass --region or set AWS_DEFAULT_REGION.")

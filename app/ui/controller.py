@@ -1,0 +1,94 @@
+"""EngineController: runs an Engine off the UI thread and re-emits its events as Qt signals.
+
+Signals emitted from worker threads reach slots on the UI thread queued, so widgets are only ever
+touched by the UI thread and the window never waits for the network.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from PySide6.QtCore import QObject, Signal
+
+from app.engine.engine import Engine, StreamSettings
+from app.engine.events import (
+    ConnectionState,
+    EngineEvent,
+    EngineMessage,
+    EngineStopped,
+    FragmentUpdate,
+    PreviewFrame,
+    StatsSample,
+)
+from app.errors import KvsStudioError
+
+
+class EngineController(QObject):
+    started = Signal()
+    prepare_failed = Signal(str)
+    fragment = Signal(object)  # FragmentUpdate
+    connection = Signal(object)  # ConnectionState
+    stats = Signal(object)  # StatsSample
+    preview = Signal(object)  # PreviewFrame
+    message = Signal(object)  # EngineMessage
+    stopped = Signal(object)  # EngineStopped
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._engine: Engine | None = None
+        self._stopping = False
+
+    @property
+    def running(self) -> bool:
+        return self._engine is not None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def start(self, settings: StreamSettings) -> None:
+        if self._engine is not None:
+            return
+        engine = Engine(settings, self._dispatch)
+        self._engine = engine
+        self._stopping = False
+        threading.Thread(target=self._prepare_and_start, args=(engine,), name="kvs-engine-start", daemon=True).start()
+
+    def stop(self) -> None:
+        if self._engine is not None:
+            self._stopping = True
+            self._engine.stop()
+
+    def force_stop(self) -> None:
+        if self._engine is not None:
+            self._engine.force_stop()
+
+    def _prepare_and_start(self, engine: Engine) -> None:
+        try:
+            engine.prepare()
+            engine.start()
+        except KvsStudioError as exc:
+            self._engine = None
+            self.prepare_failed.emit(exc.user_message)
+            return
+        except Exception as exc:  # never leave the window waiting
+            self._engine = None
+            self.prepare_failed.emit(f"Could not start: {exc}")
+            return
+        self.started.emit()
+
+    def _dispatch(self, ev: EngineEvent) -> None:
+        if isinstance(ev, FragmentUpdate):
+            self.fragment.emit(ev)
+        elif isinstance(ev, ConnectionState):
+            self.connection.emit(ev)
+        elif isinstance(ev, StatsSample):
+            self.stats.emit(ev)
+        elif isinstance(ev, PreviewFrame):
+            self.preview.emit(ev)
+        elif isinstance(ev, EngineMessage):
+            self.message.emit(ev)
+        elif isinstance(ev, EngineStopped):
+            self._engine = None
+            self._stopping = False
+            self.stopped.emit(ev)

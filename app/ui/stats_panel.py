@@ -1,0 +1,96 @@
+"""StatsPanel: capture and encode fps, bitrate, bytes sent, buffer, ack latency, drops, and two
+small live graphs (bitrate and ack latency)."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import ClassVar
+
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPen
+from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
+
+from app.engine.events import StatsSample
+
+
+class Sparkline(QWidget):
+    def __init__(self, title: str, unit: str, colour: str, points: int = 120) -> None:
+        super().__init__()
+        self.title, self.unit, self.colour = title, unit, QColor(colour)
+        self.values: deque[float] = deque(maxlen=points)
+        self.setMinimumHeight(56)
+
+    def add(self, value: float) -> None:
+        self.values.append(value)
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.fillRect(self.rect(), QColor("#f8fafc"))
+        p.setPen(QColor("#cbd5e1"))
+        p.drawRect(self.rect().adjusted(0, 0, -1, -1))
+        top = max(self.values, default=0.0) or 1.0
+        last = self.values[-1] if self.values else 0.0
+        p.setPen(QColor("#334155"))
+        p.drawText(self.rect().adjusted(6, 2, -6, -2), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
+                   f"{self.title}: {last:,.0f} {self.unit}")
+        if len(self.values) < 2:
+            return
+        w, h = self.width() - 4, self.height() - 20
+        step = w / (self.values.maxlen or 1 - 1)
+        path = QPainterPath()
+        for i, v in enumerate(self.values):
+            pt = QPointF(2 + i * step, 18 + h - v / top * h)
+            path.moveTo(pt) if i == 0 else path.lineTo(pt)
+        p.setPen(QPen(self.colour, 1.6))
+        p.drawPath(path)
+
+
+class StatsPanel(QWidget):
+    FIELDS: ClassVar[list[tuple[str, str]]] = [
+        ("capture", "Capture"), ("encode", "Encode"), ("bitrate", "Bitrate"), ("sent", "Sent"),
+        ("buffer", "Buffered"), ("latency", "Last ack"), ("dropped", "Dropped"), ("connection", "Connection")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        self.labels: dict[str, QLabel] = {}
+        for key, title in self.FIELDS:
+            label = QLabel("–")
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.labels[key] = label
+            form.addRow(title + ":", label)
+        self.bitrate_graph = Sparkline("Bitrate", "kbit/s", "#2563eb")
+        self.latency_graph = Sparkline("Ack latency", "ms", "#16a34a")
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.bitrate_graph)
+        layout.addWidget(self.latency_graph)
+        layout.addStretch(1)
+
+    def apply(self, s: StatsSample) -> None:
+        self.labels["capture"].setText(f"{s.capture_fps:.1f} fps")
+        self.labels["encode"].setText(f"{s.encode_fps:.1f} fps")
+        self.labels["bitrate"].setText(f"{s.bitrate_bps / 1000:,.0f} kbit/s")
+        self.labels["sent"].setText(_size(s.bytes_sent))
+        plural = "" if s.buffered_fragments == 1 else "s"
+        self.labels["buffer"].setText(f"{s.buffered_fragments} fragment{plural}, {s.buffered_seconds:.1f} s, "
+                                      f"{_size(s.buffered_bytes)}")
+        self.labels["latency"].setText("–" if s.last_ack_latency_ms is None else f"{s.last_ack_latency_ms} ms")
+        self.labels["dropped"].setText(f"{s.dropped_frames} frames, {s.dropped_fragments} fragments")
+        self.bitrate_graph.add(s.bitrate_bps / 1000)
+        if s.last_ack_latency_ms is not None:
+            self.latency_graph.add(s.last_ack_latency_ms)
+
+    def set_connection(self, text: str) -> None:
+        self.labels["connection"].setText(text)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
