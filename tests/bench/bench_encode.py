@@ -1,0 +1,66 @@
+"""Encoding speed of our pipeline stage (cvtColor + PyAV libx264 + AVCC) against the ffmpeg CLI on the
+same raw frames, measured in the same run.
+
+    .venv/bin/python -m tests.bench.bench_encode [--frames 300] [--size 1280x720] [--preset veryfast]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+import time
+
+import cv2
+
+from app.media.encoder import H264Encoder
+from app.media.frames import RawFrame
+from app.media.sources import TestPatternSource
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--size", default="1280x720")
+    ap.add_argument("--preset", default="veryfast")
+    args = ap.parse_args()
+    w, h = (int(x) for x in args.size.split("x"))
+    pattern = TestPatternSource(w, h, 30)
+    frames = [pattern.render(i, 1_764_000_000_000 + i * 33) for i in range(args.frames)]
+
+    enc = H264Encoder(w, h, 30, 2_000_000, args.preset)
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    size = 0
+    for i, img in enumerate(frames):
+        for p in enc.encode(RawFrame(i, 1_764_000_000_000 + i * 33, img), i % 60 == 0):
+            size += len(p.avcc)
+    for p in enc.flush():
+        size += len(p.avcc)
+    ours = time.perf_counter() - t0
+    ours_cpu = time.process_time() - cpu0
+
+    with tempfile.TemporaryDirectory() as d:
+        raw = os.path.join(d, "in.yuv")
+        with open(raw, "wb") as fh:
+            for img in frames:
+                fh.write(cv2.cvtColor(img, cv2.COLOR_BGR2YUV_I420).tobytes())
+        cmd = ["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{w}x{h}", "-r", "30",
+               "-i", raw, "-c:v", "libx264", "-preset", args.preset, "-tune", "zerolatency", "-g", "60",
+               "-keyint_min", "60", "-sc_threshold", "0", "-bf", "0", "-b:v", "2M", "-f", "h264",
+               os.path.join(d, "out.h264")]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        cli = time.perf_counter() - t0
+
+    n = args.frames
+    raw_mb = frames[0].nbytes / 1e6
+    print(f"frames {n} at {w}x{h}, preset {args.preset}, {raw_mb:.1f} MB/frame raw")
+    print(f"kvs-studio encoder (BGR->I420 + x264 + AVCC): {n / ours:7.1f} fps  ({ours:.2f} s, cpu {ours_cpu:.2f} s,"
+          f" {size / 1e6:.2f} MB)")
+    print(f"ffmpeg CLI (raw I420 from disk + x264):        {n / cli:7.1f} fps  ({cli:.2f} s)")
+    print(f"ratio ours/ffmpeg: {(n / ours) / (n / cli):.2f}x")
+
+
+if __name__ == "__main__":
+    main()
