@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import TextIO
 
 from app.engine.engine import Engine, StreamSettings
@@ -41,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, help="stop a camera or the test pattern after this many seconds")
     p.add_argument("--buffer-seconds", type=float, default=120.0, help="keep at most this much unacknowledged")
     p.add_argument("--buffer-mb", type=float, default=128.0, help="keep at most this many MB unacknowledged")
+    p.add_argument("--spool", type=Path, metavar="DIR",
+                   help="keep unacknowledged fragments in DIR so a crash or restart loses nothing; "
+                        "the next run with the same DIR and stream sends them first")
     p.add_argument("--stale-seconds", type=float, default=20.0,
                    help="reconnect when a fragment gets no acknowledgement for this long (default 20)")
 
@@ -93,7 +97,8 @@ def run(args: argparse.Namespace, *, access_key: str | None = None, secret_key: 
         fragment_seconds=args.fragment_seconds, realtime=args.pace == "realtime", width=args.width,
         height=args.height, fps=args.fps, bitrate_kbps=args.bitrate, duration_s=args.duration,
         buffer_bytes=int(args.buffer_mb * 1024 * 1024), buffer_seconds=args.buffer_seconds,
-        uploader=UploaderSettings(staleness_s=args.stale_seconds), access_key=access_key, secret_key=secret_key)
+        uploader=UploaderSettings(staleness_s=args.stale_seconds), spool_dir=getattr(args, "spool", None),
+        access_key=access_key, secret_key=secret_key)
     printer = Printer(sys.stdout, retention_zero=False)
     engine = Engine(settings, printer)
     try:

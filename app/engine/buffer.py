@@ -33,6 +33,7 @@ class BufferedFragment:
     attempts: int = 0
     sent_at: float | None = None  # monotonic time its first byte was sent on the current connection
     latency_ms: dict[str, int] = field(default_factory=dict)
+    header: bytes | None = None  # connection header it needs; None = the current encoder's
 
 
 class FragmentBuffer:
@@ -49,6 +50,8 @@ class FragmentBuffer:
         self.failed = 0
         self.dropped = 0
         self.on_drop: Callable[[BufferedFragment], None] | None = None
+        self.on_release: Callable[[BufferedFragment], None] | None = None  # acknowledged, refused or dropped
+        self.on_seal: Callable[[BufferedFragment], None] | None = None
 
     # -- producer side (encoder thread) ------------------------------------------------------
 
@@ -70,8 +73,19 @@ class FragmentBuffer:
 
     def seal(self, seq: int) -> None:
         with self._lock:
-            if seq in self._frags:
-                self._frags[seq].sealed = True
+            frag = self._frags.get(seq)
+            if frag is not None:
+                frag.sealed = True
+        if frag is not None and self.on_seal is not None:
+            self.on_seal(frag)
+        self._notify()
+
+    def add_sealed(self, seq: int, timecode: int, data: bytes, frames: int, header: bytes) -> None:
+        """A whole fragment from an earlier run (the spool)."""
+        with self._lock:
+            self._frags[seq] = BufferedFragment(seq, timecode, bytearray(data), frames, sealed=True, header=header)
+            self._bytes += len(data)
+            self.produced += 1
         self._notify()
 
     def close_input(self) -> None:
@@ -120,6 +134,8 @@ class FragmentBuffer:
                     self.failed += 1
                 else:
                     self.completed += 1
+        if frag is not None and self.on_release is not None:
+            self.on_release(frag)
         self._notify()
 
     def empty(self) -> bool:
@@ -172,9 +188,11 @@ class FragmentBuffer:
         return dropped
 
     def _after(self, dropped: list[BufferedFragment]) -> None:
-        if self.on_drop is not None:
-            for f in dropped:
+        for f in dropped:
+            if self.on_drop is not None:
                 self.on_drop(f)
+            if self.on_release is not None:
+                self.on_release(f)
         self._notify()
 
     def _notify(self) -> None:

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from app.engine.events import (
     PreviewFrame,
     StatsSample,
 )
+from app.engine.spool import Spool
 from app.engine.uploader import Uploader, UploaderSettings
 from app.errors import KvsStudioError, SourceError, StreamNotFound
 from app.kvs.control import KvsControl
@@ -61,6 +63,7 @@ class StreamSettings:
     buffer_seconds: float = DEFAULT_MAX_SECONDS
     preview: bool = False
     uploader: UploaderSettings | None = None
+    spool_dir: Path | None = None  # keep unacknowledged fragments on disk across crashes and restarts
     access_key: str | None = None  # explicit credentials instead of the AWS chain; never logged or saved
     secret_key: str | None = None
 
@@ -146,6 +149,8 @@ class Engine:
         bitrate = (self.settings.bitrate_kbps or DEFAULT_BITRATE // 1000) * 1000
         encoder = H264Encoder(width, height, fps, bitrate, self.settings.preset)
         header = connection_header(encoder.codec_private, width, height, fps)
+        if self.settings.spool_dir is not None:
+            self._attach_spool(Spool(self.settings.spool_dir, self.settings.stream), header)
         self._uploader = Uploader(buffer=self.buffer, header=header, control=self.control, stream=self.settings.stream,
                                   retention_zero=self.retention_hours == 0, emit=self._emit,
                                   settings=self.settings.uploader)
@@ -160,6 +165,15 @@ class Engine:
         self._uploader.start()
         for t in self._threads:
             t.start()
+
+    def _attach_spool(self, spool: Spool, header: bytes) -> None:
+        left = spool.load()
+        for i, old in enumerate(left):
+            self.buffer.add_sealed(i - len(left), old.timecode, old.data, old.frames, old.header)
+        if left:
+            self._emit(EngineMessage("info", f"{len(left)} fragments kept from an earlier run will be sent first."))
+        self.buffer.on_seal = lambda f: spool.add(f.timecode, f.header or header, bytes(f.data), f.frames)
+        self.buffer.on_release = lambda f: spool.remove(f.timecode)
 
     def stop(self) -> None:
         """Stop capturing; everything captured is still encoded, sent and awaited."""

@@ -288,10 +288,9 @@ class Uploader:
     # -- body ----------------------------------------------------------------------------------------
 
     async def _body(self, conn: _Conn) -> AsyncIterator[bytes]:
-        yield self.header
-        self.bytes_sent += len(self.header)
         first = self.buffer.first_pending()
         seq = (first if first is not None else 0) - 1
+        header: bytes | None = None
         while not conn.failed:
             self._changed.clear()
             frag = self.buffer.next_after(seq)
@@ -300,14 +299,23 @@ class Uploader:
                     break
                 await self._wait_change(1.0)
                 continue
-            if time.monotonic() >= conn.rotate_at and conn.sent:
-                conn.rotating = True  # end this connection at a fragment boundary; the next one goes on
+            frag_header = frag.header or self.header
+            if header is None:
+                header = frag_header  # one MKV header per connection
+                yield header
+                self.bytes_sent += len(header)
+            elif frag_header != header or (time.monotonic() >= conn.rotate_at and conn.sent):
+                # A fragment from an earlier run (other codec settings), or time to rotate before the
+                # service's connection cap: end this connection at a fragment boundary; the next goes on.
+                conn.rotating = True
                 break
             seq = frag.seq
             async for piece in self._fragment_bytes(conn, frag):
                 yield piece
         if conn.failed:
             await _forever()  # cancelled when the connection closes; never end the body cleanly
+        if header is None:
+            return  # nothing was left to send
         # Close the last (unknown-size) cluster so it is acknowledged, then keep the request open until
         # the last acks arrive, as the C producer does (kvs-protocol.md §5.4).
         yield END_OF_FRAGMENT
