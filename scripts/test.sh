@@ -11,7 +11,7 @@ unset AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN || t
 KEYRING_HOME=$(mktemp -d)
 trap 'rm -rf "$KEYRING_HOME"' EXIT
 run_pytest='echo -n kvs-studio-ci | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1 || true
-.venv/bin/python -m pytest -m "not soak and not bench" "$@"'
+.venv/bin/python -m pytest "$@"'
 set +e
 HOME="$KEYRING_HOME" XDG_DATA_HOME="$KEYRING_HOME/.local/share" dbus-run-session -- sh -c "$run_pytest" sh "$@"
 rc=$?

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 from fractions import Fraction
+from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -43,15 +45,29 @@ def make_mkv(frames: int, fps: int = 15, gop: int = 15) -> bytes:
         st.codec_context.max_b_frames = 0
         st.codec_context.options = {"preset": "ultrafast", "tune": "zerolatency", "sc_threshold": "0",
                                     "keyint_min": str(gop)}
-        st.codec_context.time_base = Fraction(1, fps)
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(indexed_frame(i), format="rgb24")
-            frame.pts = i
-            for pkt in st.encode(frame):
-                out.mux(pkt)
-        for pkt in st.encode(None):
-            out.mux(pkt)
+        _encode_indexed(out, st, frames, fps)
     return bytes(buf.data)
+
+
+def make_mp4(path: Path, frames: int, fps: int = 15) -> Path:
+    """A clip made by FFmpeg's mp4 muxer with its own GOP (not aligned with our fragments)."""
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("libx264", rate=fps)
+        st.width, st.height, st.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        st.codec_context.gop_size = 12
+        _encode_indexed(out, st, frames, fps)
+    return path
+
+
+def _encode_indexed(out: Any, st: Any, frames: int, fps: int) -> None:
+    st.codec_context.time_base = Fraction(1, fps)
+    for i in range(frames):
+        frame = av.VideoFrame.from_ndarray(indexed_frame(i), format="rgb24")
+        frame.pts = i
+        for pkt in st.encode(frame):
+            out.mux(pkt)
+    for pkt in st.encode(None):
+        out.mux(pkt)
 
 
 class _Sink:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from app.localkvs.control import decode_token, encode_token, resolve_stream
+from app.localkvs.control import paginate, resolve_stream
 from app.localkvs.errors import ServiceError, invalid, not_found
 from app.localkvs.store import FragmentRecord, Store
 from app.mkv import writer
@@ -52,12 +52,7 @@ def list_fragments(store: Store, body: dict[str, Any]) -> dict[str, Any]:
         frags = store.list_fragments(rec.name, start, end, by)
     else:
         frags = store.list_fragments(rec.name)
-    offset = decode_token(body.get("NextToken"))
-    page = frags[offset : offset + max_results]
-    out: dict[str, Any] = {"Fragments": [f.to_json() for f in page]}
-    if offset + max_results < len(frags):
-        out["NextToken"] = encode_token(offset + max_results)
-    return out
+    return paginate([f.to_json() for f in frags], body, max_results, "Fragments")
 
 
 def fragment_document(store: Store, frag: FragmentRecord) -> bytes:

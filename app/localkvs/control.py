@@ -75,10 +75,14 @@ def list_streams(store: Store, body: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(prefix, str):
             raise invalid("StreamNameCondition.ComparisonValue must be a string.")
         streams = [s for s in streams if s.name.startswith(prefix)]
+    return paginate([s.to_json() for s in streams], body, max_results, "StreamInfoList")
+
+
+def paginate(items: list[dict[str, Any]], body: dict[str, Any], max_results: int, key: str) -> dict[str, Any]:
+    """One page of ``items`` after the request's NextToken, with a NextToken when more remain."""
     start = decode_token(body.get("NextToken"))
-    page = streams[start : start + max_results]
-    out: dict[str, Any] = {"StreamInfoList": [s.to_json() for s in page]}
-    if start + max_results < len(streams):
+    out: dict[str, Any] = {key: items[start : start + max_results]}
+    if start + max_results < len(items):
         out["NextToken"] = encode_token(start + max_results)
     return out
 

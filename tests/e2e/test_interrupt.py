@@ -4,31 +4,44 @@
 from __future__ import annotations
 
 import io
-import os
 import re
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import av
 import pytest
 
 from app.localkvs.faults import FaultPlan
 from app.localkvs.server import EndpointThread
-from tests.conftest import REGION, TEST_KEYS, client
-from tests.e2e.test_stream_cli import stored_fragments
+from tests.conftest import client
+from tests.e2e.test_stream_cli import cli_env, stored_fragments
 
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(autouse=True)
+def no_leftover_processes() -> Iterator[list[subprocess.Popen]]:
+    yield STARTED
+    for proc in STARTED:  # a failed test must not leave a CLI running
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    STARTED.clear()
+
+
+STARTED: list[subprocess.Popen] = []
+
+
 def start_cli(url: str, *args: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ACCESS_KEY_ID=TEST_KEYS.access_key, AWS_SECRET_ACCESS_KEY=TEST_KEYS.secret_key,
-               AWS_DEFAULT_REGION=REGION, AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
-    return subprocess.Popen([sys.executable, "-m", "app", "stream", "--stream", "live", "--source", "testpattern",
+    env = cli_env()
+    proc = subprocess.Popen([sys.executable, "-m", "app", "stream", "--stream", "live", "--source", "testpattern",
                              "--width", "320", "--height", "240", "--fps", "15", "--fragment-seconds", "1",
                              "--endpoint-url", url, *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    STARTED.append(proc)
+    return proc
 
 
 def wait_for_line(proc: subprocess.Popen, pattern: str) -> list[str]:

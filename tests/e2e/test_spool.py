@@ -3,7 +3,6 @@ and are uploaded, first and exactly once, by the next run."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,8 +12,8 @@ import pytest
 
 from app.localkvs.faults import FaultPlan
 from app.localkvs.server import EndpointThread
-from tests.conftest import REGION, TEST_KEYS, client
-from tests.e2e.test_stream_cli import make_mp4, run_cli, stored_fragments
+from tests.conftest import client
+from tests.e2e.test_stream_cli import cli_env, make_mp4, run_cli, stored_fragments
 from tests.mediagen import decode_indices
 
 pytestmark = pytest.mark.e2e
@@ -25,9 +24,7 @@ def test_spool_survives_a_crash_and_is_sent_first(tmp_path: Path, endpoint: Endp
     spool = tmp_path / "spool"
     client("kinesisvideo", endpoint.url).create_stream(StreamName="sp", DataRetentionInHours=1)
     endpoint.endpoint.set_faults("sp", FaultPlan(refuse_connections=10_000))  # offline: nothing gets in
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ACCESS_KEY_ID=TEST_KEYS.access_key, AWS_SECRET_ACCESS_KEY=TEST_KEYS.secret_key,
-               AWS_DEFAULT_REGION=REGION, AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    env = cli_env()
     proc = subprocess.Popen([sys.executable, "-m", "app", "stream", "--stream", "sp", "--source", str(clip),
                              "--endpoint-url", endpoint.url, "--fragment-seconds", "1", "--spool", str(spool)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)

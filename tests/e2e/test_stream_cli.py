@@ -8,7 +8,6 @@ import os
 import ssl
 import subprocess
 import sys
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -16,8 +15,9 @@ import pytest
 
 from app.localkvs.faults import FaultPlan
 from app.localkvs.server import EndpointThread
+from tests import mediagen
 from tests.conftest import REGION, TEST_KEYS, client, make_endpoint
-from tests.mediagen import HEIGHT, WIDTH, decode_indices, indexed_frame
+from tests.mediagen import decode_indices
 from tests.tls import make_cert
 
 pytestmark = pytest.mark.e2e
@@ -25,20 +25,7 @@ FRAMES = 75  # 5 s at 15 fps: 3 fragments of 2 s (the last one shorter)
 
 
 def make_mp4(path: Path, frames: int = FRAMES, fps: int = 15) -> Path:
-    """A clip made by FFmpeg's mp4 muxer with its own GOP (not aligned with our fragments)."""
-    with av.open(str(path), "w") as out:
-        st = out.add_stream("libx264", rate=fps)
-        st.width, st.height, st.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        st.codec_context.gop_size = 12
-        st.codec_context.time_base = Fraction(1, fps)
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(indexed_frame(i), format="rgb24")
-            frame.pts = i
-            for pkt in st.encode(frame):
-                out.mux(pkt)
-        for pkt in st.encode(None):
-            out.mux(pkt)
-    return path
+    return mediagen.make_mp4(path, frames, fps)
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +33,17 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_mp4(tmp_path_factory.mktemp("media") / "clip.mp4")
 
 
-def run_cli(*args: str, env_extra: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a user with the test keys and no other AWS configuration."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(AWS_ACCESS_KEY_ID=TEST_KEYS.access_key, AWS_SECRET_ACCESS_KEY=TEST_KEYS.secret_key,
                AWS_DEFAULT_REGION=REGION, AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
-    env.update(env_extra or {})
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, env_extra: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = cli_env(**(env_extra or {}))
     return subprocess.run([sys.executable, "-m", "app", "stream", *args], capture_output=True, text=True,
                           env=env, timeout=timeout)
 
