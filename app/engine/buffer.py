@@ -34,6 +34,7 @@ class BufferedFragment:
     sent_at: float | None = None  # monotonic time its first byte was sent on the current connection
     latency_ms: dict[str, int] = field(default_factory=dict)
     header: bytes | None = None  # connection header it needs; None = the current encoder's
+    fully_sent: bool = False  # every byte went out on some connection (the service may have stored it)
 
 
 class FragmentBuffer:
@@ -112,6 +113,10 @@ class FragmentBuffer:
                 if s > seq:
                     return f
         return None
+
+    def pending(self) -> list[BufferedFragment]:
+        with self._lock:
+            return list(self._frags.values())
 
     def get(self, seq: int) -> BufferedFragment | None:
         with self._lock:

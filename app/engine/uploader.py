@@ -181,6 +181,8 @@ class Uploader:
 
     async def _session(self, http: aiohttp.ClientSession, attempt: int) -> bool:
         """One PutMedia connection. Returns True if it got at least one fragment acknowledged."""
+        if attempt and not self.retention_zero:
+            await self._skip_already_stored()
         if self._endpoint is None:
             self._endpoint = await asyncio.to_thread(self.control.data_endpoint, self.stream)
         creds = await asyncio.to_thread(self.control.credentials)  # refreshed before each connection
@@ -207,6 +209,28 @@ class Uploader:
         if not progressed and not self.buffer.drained() and not conn.rotating and not self._abort.is_set():
             raise _Retry("the service ended the connection before acknowledging anything")
         return progressed or conn.rotating
+
+    async def _skip_already_stored(self) -> None:
+        """After a failure, ask the service which fully sent fragments it stored anyway (the connection
+        died before their PERSISTED ack) and let those go instead of sending them twice. Best effort:
+        if ListFragments is not allowed or fails, they are simply sent again."""
+        candidates = [f for f in self.buffer.pending() if f.fully_sent and f.state != "PERSISTED"]
+        if not candidates:
+            return
+        try:
+            stored = await asyncio.to_thread(self.control.stored_producer_timestamps, self.stream,
+                                             candidates[0].timecode, candidates[-1].timecode)
+        except KvsStudioError as exc:
+            log.info("cannot check which fragments were stored (%s); sending them again", exc.user_message)
+            return
+        for frag in candidates:
+            if frag.timecode in stored:
+                frag.state = "PERSISTED"
+                frag.latency_ms.pop("PERSISTED", None)
+                self._update(frag)
+                self.emit(EngineMessage("info", f"Fragment {frag.seq} was stored before the connection dropped; "
+                                                "it is not sent again."))
+                self.buffer.finish(frag.seq)
 
     async def _read_acks(self, conn: _Conn, resp: aiohttp.ClientResponse) -> None:
         parser = AckParser()
@@ -349,6 +373,7 @@ class Uploader:
                 yield data
                 continue
             if frag.sealed or self.buffer.get(frag.seq) is None:
+                frag.fully_sent = frag.sealed
                 return
             await self._wait_change(1.0)
 

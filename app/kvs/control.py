@@ -126,6 +126,26 @@ class KvsControl:
     def data_endpoint(self, stream: str, api: str = "PUT_MEDIA") -> str:
         return str(self._call("get_data_endpoint", stream, StreamName=stream, APIName=api)["DataEndpoint"])
 
+    def stored_producer_timestamps(self, stream: str, start_ms: int, end_ms: int) -> set[int]:
+        """Producer timestamps (ms) of the fragments the service has stored in a range (ListFragments).
+
+        Lets a producer find out, after a connection died before the PERSISTED ack, whether a fragment
+        was stored anyway, so that it is not sent twice.
+        """
+        url = self.data_endpoint(stream, "LIST_FRAGMENTS")
+        archived = self.session.create_client("kinesis-video-archived-media", region_name=self.region,
+                                              endpoint_url=url, config=self._config)
+        selector = {"FragmentSelectorType": "PRODUCER_TIMESTAMP",
+                    "TimestampRange": {"StartTimestamp": start_ms / 1000, "EndTimestamp": end_ms / 1000}}
+        out: set[int] = set()
+        try:
+            for page in archived.get_paginator("list_fragments").paginate(StreamName=stream,
+                                                                           FragmentSelector=selector):
+                out.update(round(f["ProducerTimestamp"].timestamp() * 1000) for f in page["Fragments"])
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translate(exc, stream) from None
+        return out
+
     def _call(self, op: str, stream: str, **kwargs: Any) -> dict[str, Any]:
         try:
             return dict(getattr(self.client, op)(**kwargs))

@@ -4,6 +4,7 @@ Fragments are counted per stream from the moment the switches were set (1 = the 
 starts after that), across connections. Each listed fragment fault fires once.
 - ``drop_after_received``: drop the connection right after RECEIVED of fragment N; N is not stored.
 - ``drop_mid_fragment``: drop the connection in the middle of fragment N (after its first frame).
+- ``drop_after_persisted``: store fragment N, then drop the connection before its PERSISTED ack.
 - ``error_5000``: answer fragment N with ERROR 5000 (INTERNAL_ERROR), store nothing, close.
 - ``refuse_connections``: the next N PutMedia requests get 400 ConnectionLimitExceededException.
 - ``ack_delay``: every ack is written this many seconds after it was due (order kept).
@@ -13,6 +14,7 @@ starts after that), across connections. Each listed fragment fault fires once.
 
 from __future__ import annotations
 
+import copy
 import threading
 from dataclasses import dataclass, field, fields
 
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field, fields
 class FaultPlan:
     drop_after_received: list[int] = field(default_factory=list)
     drop_mid_fragment: list[int] = field(default_factory=list)
+    drop_after_persisted: list[int] = field(default_factory=list)
     error_5000: list[int] = field(default_factory=list)
     refuse_connections: int = 0
     ack_delay: float = 0.0
@@ -101,7 +104,5 @@ class FaultBook:
         with self._lock:
             if stream not in self._streams:
                 d = self._default
-                self._streams[stream] = StreamFaults(FaultPlan(
-                    list(d.drop_after_received), list(d.drop_mid_fragment), list(d.error_5000),
-                    d.refuse_connections, d.ack_delay, list(d.stall_after), d.split_acks))
+                self._streams[stream] = StreamFaults(copy.deepcopy(d))
             return self._streams[stream]

@@ -200,6 +200,13 @@ class PutMediaSession:
             frag, complete = await self.to_persist.get()
             try:
                 await asyncio.to_thread(self._store, frag, complete)
+                if self.faults.take("drop_after_persisted", frag.ordinal):
+                    # Stored, but the producer never hears it: only a check of what was stored
+                    # (ListFragments) can spare it a duplicate.
+                    await self.acks.join()
+                    if self.request.transport is not None:
+                        self.request.transport.close()
+                    continue
                 self._ack(AckEventType.PERSISTED, frag)
             except OSError as exc:
                 log.warning("putMedia %s: storing fragment %s failed: %s", self.stream.name, frag.number, exc)

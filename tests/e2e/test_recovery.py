@@ -23,11 +23,13 @@ def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 FAULTS = {
     "drop_after_received": FaultPlan(drop_after_received=[2]),
     "drop_mid_fragment": FaultPlan(drop_mid_fragment=[2]),
+    "drop_after_persisted": FaultPlan(drop_after_persisted=[2]),  # stored, but the ack never came
     "error_5000": FaultPlan(error_5000=[2]),
     "refuse_connections": FaultPlan(refuse_connections=2),
     "stall": FaultPlan(stall_after=[2]),
     "delayed_split_acks": FaultPlan(ack_delay=0.3, split_acks=3),
     "all_together": FaultPlan(drop_after_received=[1, 6], drop_mid_fragment=[3], error_5000=[5],
+                              drop_after_persisted=[9],
                               refuse_connections=1, stall_after=[8], split_acks=11),
 }
 
@@ -42,4 +44,6 @@ def test_every_frame_once_despite(name: str, long_clip: Path, endpoint: Endpoint
     if name not in ("delayed_split_acks",):
         assert "reconnecting" in proc.stdout
         assert "connection: recovered" in proc.stdout
+    if name == "drop_after_persisted":
+        assert "was stored before the connection dropped; it is not sent again" in proc.stdout
     assert_every_frame_once_in_order(endpoint, "r")
