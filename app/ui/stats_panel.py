@@ -38,7 +38,7 @@ class Sparkline(QWidget):
         if len(self.values) < 2:
             return
         w, h = self.width() - 4, self.height() - 20
-        step = w / (self.values.maxlen or 1 - 1)
+        step = w / max(1, len(self.values) - 1)  # the history so far spans the whole width
         path = QPainterPath()
         for i, v in enumerate(self.values):
             pt = QPointF(2 + i * step, 18 + h - v / top * h)
