@@ -122,13 +122,6 @@ class FragmentBuffer:
         with self._lock:
             return self._frags.get(seq)
 
-    def by_timecode(self, timecode: int) -> BufferedFragment | None:
-        with self._lock:
-            for f in self._frags.values():
-                if f.timecode == timecode:
-                    return f
-        return None
-
     def finish(self, seq: int, failed: bool = False) -> None:
         """The service has it (or refused it for good): let it go."""
         with self._lock:

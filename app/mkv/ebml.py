@@ -7,8 +7,6 @@ means "unknown size" (used by live Matroska for Segment and Cluster). Everything
 
 from __future__ import annotations
 
-import struct
-
 # Element ids (with their length marker bits, as written on the wire).
 EBML = 0x1A45DFA3
 EBML_VERSION = 0x4286
@@ -159,10 +157,6 @@ def uint_element(element_id: int, value: int, width: int | None = None) -> bytes
     return element(element_id, value.to_bytes(width, "big"))
 
 
-def float_element(element_id: int, value: float) -> bytes:
-    return element(element_id, struct.pack(">d", value))
-
-
 def string_element(element_id: int, value: str) -> bytes:
     return element(element_id, value.encode("utf-8"))
 
@@ -171,16 +165,6 @@ def decode_uint(payload: bytes) -> int:
     if len(payload) > 8:
         raise EbmlError("unsigned integer longer than 8 bytes")
     return int.from_bytes(payload, "big")
-
-
-def decode_float(payload: bytes) -> float:
-    if len(payload) == 4:
-        return float(struct.unpack(">f", payload)[0])
-    if len(payload) == 8:
-        return float(struct.unpack(">d", payload)[0])
-    if not payload:
-        return 0.0
-    raise EbmlError("float must be 0, 4 or 8 bytes")
 
 
 def iter_children(payload: bytes) -> list[tuple[int, bytes]]:

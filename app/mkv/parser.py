@@ -140,10 +140,6 @@ class MkvStreamParser:
                 events.append(ClusterEnded(self._pos - level.start))
         return events
 
-    @property
-    def in_cluster(self) -> bool:
-        return self._stack[-1].kind == _CLUSTER
-
     # -- internals -------------------------------------------------------------------------
 
     def _avail(self) -> int:

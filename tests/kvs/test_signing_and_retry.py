@@ -53,3 +53,20 @@ def test_retriable_http_errors() -> None:
     assert http_retriable(400, "ConnectionLimitExceededException")
     assert not http_retriable(403, "InvalidSignatureException")
     assert not http_retriable(404, "ResourceNotFoundException")
+
+
+@pytest.mark.parametrize("declared", ["UNSIGNED-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"])
+def test_java_style_payload_hashes_are_accepted(declared: str) -> None:
+    """The Java producer and the AWS SDK for Java put their payload hash in x-amz-content-sha256."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    req = AWSRequest(method="POST", url="https://s-1.kinesisvideo.us-west-2.amazonaws.com/putMedia", data=b"",
+                     headers={"x-amzn-stream-name": "cam", "x-amz-content-sha256": declared})
+    SigV4Auth(CREDS, "kinesisvideo", "us-west-2").add_auth(req)
+    headers = dict(req.headers.items())
+    headers["host"] = "s-1.kinesisvideo.us-west-2.amazonaws.com"
+    assert check(headers) == "us-west-2"
+    with pytest.raises(AuthFailure):
+        check(dict(headers, **{"x-amz-content-sha256": "UNSIGNED-PAYLOAD" if declared != "UNSIGNED-PAYLOAD"
+                                                        else "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"}))
