@@ -6,6 +6,7 @@ starts after that), across connections. Each listed fragment fault fires once.
 - ``drop_mid_fragment``: drop the connection in the middle of fragment N (after its first frame).
 - ``drop_after_persisted``: store fragment N, then drop the connection before its PERSISTED ack.
 - ``error_5000``: answer fragment N with ERROR 5000 (INTERNAL_ERROR), store nothing, close.
+- ``error_4002``: answer fragment N with ERROR 4002 (a non-retriable refusal), store nothing, close.
 - ``refuse_connections``: the next N PutMedia requests get 400 ConnectionLimitExceededException.
 - ``ack_delay``: every ack is written this many seconds after it was due (order kept).
 - ``stall_after``: once fragment N starts, that connection gets no more acks and stores nothing.
@@ -25,6 +26,7 @@ class FaultPlan:
     drop_mid_fragment: list[int] = field(default_factory=list)
     drop_after_persisted: list[int] = field(default_factory=list)
     error_5000: list[int] = field(default_factory=list)
+    error_4002: list[int] = field(default_factory=list)
     refuse_connections: int = 0
     ack_delay: float = 0.0
     stall_after: list[int] = field(default_factory=list)

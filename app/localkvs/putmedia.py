@@ -144,8 +144,9 @@ class PutMediaSession:
                 assert frag is not None
                 assert frag.timecode == ev.timecode
                 self.current = None
-                if self.faults.take("error_5000", frag.ordinal):
-                    return self._fail(IngestFailed(5000, frag.timecode, "fault switch"), frag)
+                for kind, error_id in (("error_5000", 5000), ("error_4002", 4002)):
+                    if self.faults.take(kind, frag.ordinal):
+                        return self._fail(IngestFailed(error_id, frag.timecode, "fault switch"), frag)
                 self._ack(AckEventType.RECEIVED, frag)
                 if self.faults.take("drop_after_received", frag.ordinal):
                     raise _Drop

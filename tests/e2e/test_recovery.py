@@ -47,3 +47,28 @@ def test_every_frame_once_despite(name: str, long_clip: Path, endpoint: Endpoint
     if name == "drop_after_persisted":
         assert "was stored before the connection dropped; it is not sent again" in proc.stdout
     assert_every_frame_once_in_order(endpoint, "r")
+
+
+def test_non_retriable_error_is_named_skipped_and_fails_the_run(long_clip: Path, endpoint: EndpointThread) -> None:
+    client("kinesisvideo", endpoint.url).create_stream(StreamName="nr", DataRetentionInHours=1)
+    endpoint.endpoint.set_faults("nr", FaultPlan(error_4002=[2]))
+    proc = run_cli("--stream", "nr", "--source", str(long_clip), "--endpoint-url", endpoint.url, "--pace", "fast",
+                   "--fragment-seconds", "1")
+    assert proc.returncode == 1
+    named = "MAX_FRAGMENT_DURATION_REACHED (4002): A fragment was longer than the 10 s limit. It is skipped."
+    assert named in proc.stdout
+    assert "1 refused" in proc.stdout
+    assert "1 of 5 fragments were not PERSISTED" in proc.stderr
+    from tests.e2e.test_stream_cli import stored_fragments
+    from tests.mediagen import decode_indices
+
+    # every other fragment (1 s = 15 frames each) is stored, once, in order
+    assert decode_indices(b"".join(stored_fragments(endpoint, "nr"))) == list(range(15)) + list(range(30, FRAMES))
+
+
+def test_zero_retention_stream_exits_zero_on_received(long_clip: Path, endpoint: EndpointThread) -> None:
+    client("kinesisvideo", endpoint.url).create_stream(StreamName="z", DataRetentionInHours=0)
+    proc = run_cli("--stream", "z", "--source", str(long_clip), "--endpoint-url", endpoint.url, "--pace", "fast")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "3 RECEIVED" in proc.stdout
+    assert "PERSISTED" not in proc.stdout
