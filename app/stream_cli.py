@@ -114,21 +114,26 @@ def run(args: argparse.Namespace, *, access_key: str | None = None, secret_key: 
     interrupts = 0
 
     def on_signal(signum: int, _frame: object) -> None:
+        # Only count here: a handler runs between two bytecodes of the main thread, possibly inside a
+        # lock (an Event.set, a print), so taking locks here could deadlock. The loop below acts.
         nonlocal interrupts
         interrupts += 1
-        if interrupts == 1:
-            print("stopping: sending what is captured and waiting for its acknowledgements "
-                  "(Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
-            engine.stop()
-        else:
-            engine.force_stop()
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         engine.start()
         result = None
+        handled = 0
         while result is None:
-            result = engine.wait(0.2)
+            result = engine.wait(0.1)
+            if interrupts > handled:
+                handled = interrupts
+                if handled == 1:
+                    print("stopping: sending what is captured and waiting for its acknowledgements "
+                          "(Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
+                    engine.stop()
+                else:
+                    engine.force_stop()
     finally:
         for s, h in old.items():
             signal.signal(s, h)
