@@ -84,7 +84,6 @@ CREATE TABLE IF NOT EXISTS fragments (
   frames INTEGER NOT NULL, header_id INTEGER NOT NULL, path TEXT NOT NULL, metadata TEXT NOT NULL,
   PRIMARY KEY (stream, number));
 CREATE INDEX IF NOT EXISTS fragments_by_time ON fragments (stream, producer_ms);
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
 
@@ -100,6 +99,8 @@ class Store:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self._remove_orphans()
+        row = self._db.execute("SELECT COALESCE(MAX(seq), 0), COALESCE(MAX(server_ms), 0) FROM fragments").fetchone()
+        self._seq, self._last_ms = int(row[0]), int(row[1])
 
     def close(self) -> None:
         with self._lock:
@@ -164,16 +165,13 @@ class Store:
         return int(row[0]), bytes(row[1])
 
     def next_fragment_number(self) -> tuple[str, int, int]:
-        """A new (fragment number, sequence, server time ms); numbers increase across restarts."""
+        """A new (fragment number, sequence, server time ms), without touching the disk (it runs on the
+        server's event loop). Numbers increase across restarts: the sequence and the clock start from the
+        largest ones stored, and the server time is the more significant part."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            row = self._db.execute("SELECT value FROM counters WHERE name='seq'").fetchone()
-            seq = (row[0] if row else 0) + 1
-            self._db.execute("INSERT OR REPLACE INTO counters VALUES ('seq', ?)", (seq,))
-            last = self._db.execute("SELECT value FROM counters WHERE name='ms'").fetchone()
-            server_ms = max(int(time.time() * 1000), last[0] if last else 0)
-            self._db.execute("INSERT OR REPLACE INTO counters VALUES ('ms', ?)", (server_ms,))
-            self._db.execute("COMMIT")
+            self._seq += 1
+            self._last_ms = max(int(time.time() * 1000), self._last_ms)
+            seq, server_ms = self._seq, self._last_ms
         # 47 digits like the service's: a fixed prefix, server time, then a global sequence.
         return f"9134385233318{server_ms:016d}{seq:018d}", seq, server_ms
 

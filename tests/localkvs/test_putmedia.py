@@ -62,6 +62,9 @@ def test_java_sdk_recording_acked_while_uploading_and_survives_restart(data_dir,
                                "-show_entries", "stream=nb_read_frames", "-of", "json", "-"],
                               input=media, capture_output=True, check=True)
         assert int(json.loads(proc.stdout)["streams"][0]["nb_read_frames"]) == FIXTURE_FRAMES
+        later = put_media(ep.url, "java", make_mkv(15), start=start + 100)
+        (after_restart,) = [int(a["FragmentNumber"]) for a in later.events("PERSISTED")]
+        assert after_restart > max(int(n) for n in numbers)  # numbers keep increasing across restarts
     finally:
         ep.stop()
 
