@@ -198,7 +198,8 @@ class Uploader:
                     text = await resp.text()
                     code = resp.headers.get("x-amzn-ErrorType", "").split(":")[0]
                     message = _message(text)
-                    raise classify_http_error(resp.status, code, message, resp.headers.get("Date"), self.stream)
+                    raise classify_http_error(resp.status, code, message, resp.headers.get("Date"), self.stream,
+                                              headers.get("X-Amz-Date"))
                 self.emit(ConnectionState("recovered" if attempt else "connected", attempt,
                                           endpoint=self._endpoint))
                 await self._read_acks(conn, resp)

@@ -14,6 +14,7 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
+import botocore.auth
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import ReadOnlyCredentials
@@ -40,14 +41,23 @@ class StreamDescription:
     status: str
 
 
-def clock_skew_message(server_date: str | None) -> str:
-    """Explain a refused request time, with the measured skew when the server said its time."""
+def clock_skew_message(server_date: str | None, signed_at: str | None = None) -> str:
+    """Explain a refused request time, with the measured skew when the server said its time.
+
+    The skew is our signing time (X-Amz-Date, when known, else the clock botocore signs with) against the
+    server's Date header.
+    """
     skew = ""
     if server_date:
         try:
             server = email.utils.parsedate_to_datetime(server_date)
-            delta = (dt.datetime.now(dt.UTC) - server).total_seconds()
-            skew = f" This computer's clock is {abs(delta):.0f} s {'ahead of' if delta > 0 else 'behind'} the service."
+            if signed_at:
+                ours = dt.datetime.strptime(signed_at, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+            else:  # the clock botocore signs with
+                ours = botocore.auth.get_current_datetime().replace(tzinfo=dt.UTC)
+            delta = (ours - server).total_seconds()
+            amount = f"{abs(delta) / 60:.0f} min" if abs(delta) >= 120 else f"{abs(delta):.0f} s"
+            skew = f" This computer's clock is {amount} {'ahead of' if delta > 0 else 'behind'} the service."
         except (TypeError, ValueError):
             pass
     return ("The service refused the request time (clock skew)." + skew
@@ -177,12 +187,13 @@ def tls_error_message(url: str, detail: str) -> KvsStudioError:
                             "If it is your own endpoint, point AWS_CA_BUNDLE at its CA certificate.")
 
 
-def classify_http_error(status: int, code: str, message: str, server_date: str | None, stream: str) -> KvsStudioError:
+def classify_http_error(status: int, code: str, message: str, server_date: str | None, stream: str,
+                        signed_at: str | None = None) -> KvsStudioError:
     """Turn a service error (control plane or PutMedia) into an error with a user message."""
     from app.kvs.retry import http_retriable
 
     if any(m in message or m in code for m in SKEW_MARKERS):
-        return ClockSkewError(clock_skew_message(server_date))
+        return ClockSkewError(clock_skew_message(server_date, signed_at))
     if code in ("UnrecognizedClientException", "InvalidSignatureException", "IncompleteSignatureException",
                 "MissingAuthenticationTokenException", "ExpiredTokenException", "InvalidClientTokenId",
                 "AccessDeniedException", "NotAuthorizedException") or status in (401, 403):
