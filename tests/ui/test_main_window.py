@@ -147,3 +147,24 @@ def test_settings_are_remembered(qtbot, tmp_path: Path) -> None:  # type: ignore
     assert second.resolution.currentData() == "640x360"
     assert second.picker.stream_name() == "porch"
     second.close()
+
+
+def test_new_stream_dialog_creates_the_stream(qtbot, window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QDialog
+
+    from app.ui import destination
+
+    def fill_and_accept(dialog: destination.NewStreamDialog) -> int:
+        # The modal loop is the only fake: a person would type these and press OK.
+        dialog.name.setText("backyard")
+        dialog.retention.setValue(6)
+        return int(QDialog.DialogCode.Accepted)
+
+    monkeypatch.setattr(destination.NewStreamDialog, "exec", fill_and_accept)
+    qtbot.waitUntil(lambda: window.picker.stream.count() > 0, timeout=10000)
+    with qtbot.waitSignal(window.picker.streams_loaded, timeout=10000, check_params_cb=lambda n: "backyard" in n):
+        window.picker.new_stream.click()
+    assert window.picker.stream_name() == "backyard"
+    emb = window.embedded
+    kv = client("kinesisvideo", emb.url, keys=KeyPair(emb.keys.access_key, emb.keys.secret_key))
+    assert kv.describe_stream(StreamName="backyard")["StreamInfo"]["DataRetentionInHours"] == 6
