@@ -20,9 +20,13 @@ done
 if ((${#missing[@]})); then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  echo "setup: installing system packages: ${missing[*]}"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  available=()
+  for p in "${missing[@]}"; do  # names differ between releases (dbus-bin is new in Debian 12)
+    if apt-cache show "$p" >/dev/null 2>&1; then available+=("$p"); else echo "setup: no package $p here, skipped"; fi
+  done
+  echo "setup: installing system packages: ${available[*]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${available[@]}" >/dev/null
 fi
 
 PY=${PYTHON:-python3}
