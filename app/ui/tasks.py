@@ -27,8 +27,15 @@ class Task(QObject):
         try:
             result = self._fn()
         except KvsStudioError as exc:
-            self.failed.emit(exc.user_message)
+            self._emit(self.failed, exc.user_message)
         except Exception as exc:
-            self.failed.emit(f"{exc.__class__.__name__}: {exc}")
+            self._emit(self.failed, f"{exc.__class__.__name__}: {exc}")
         else:
-            self.done.emit(result)
+            self._emit(self.done, result)
+
+    @staticmethod
+    def _emit(signal: Any, value: object) -> None:
+        try:
+            signal.emit(value)
+        except RuntimeError:  # the window closed while the call ran: nobody is left to tell
+            pass
