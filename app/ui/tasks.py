@@ -27,15 +27,14 @@ class Task(QObject):
         try:
             result = self._fn()
         except KvsStudioError as exc:
-            self._emit(self.failed, exc.user_message)
+            self._emit("failed", exc.user_message)
         except Exception as exc:
-            self._emit(self.failed, f"{exc.__class__.__name__}: {exc}")
+            self._emit("failed", f"{exc.__class__.__name__}: {exc}")
         else:
-            self._emit(self.done, result)
+            self._emit("done", result)
 
-    @staticmethod
-    def _emit(signal: Any, value: object) -> None:
+    def _emit(self, name: str, value: object) -> None:
         try:
-            signal.emit(value)
+            getattr(self, name).emit(value)
         except RuntimeError:  # the window closed while the call ran: nobody is left to tell
             pass
