@@ -99,6 +99,7 @@ class Engine:
         self.buffer.on_drop = self._on_drop
         self._stop = threading.Event()
         self._forced = False
+        self._spool: Spool | None = None
         self._threads: list[threading.Thread] = []
         self._uploader: Uploader | None = None
         self._frames_in = 0
@@ -174,6 +175,7 @@ class Engine:
             self._emit(EngineMessage("info", f"{len(left)} fragments kept from an earlier run will be sent first."))
         self.buffer.on_seal = lambda f: spool.add(f.timecode, f.header or header, bytes(f.data), f.frames)
         self.buffer.on_release = lambda f: spool.remove(f.timecode)
+        self._spool = spool
 
     def stop(self) -> None:
         """Stop capturing; everything captured is still encoded, sent and awaited."""
@@ -278,6 +280,8 @@ class Engine:
         if self._uploader.error:
             self._errors.append(self._uploader.error)
         left = self.buffer.abandon_all()
+        if self._spool is not None:
+            self._spool.prune_headers()  # headers whose fragments have all been delivered
         b = self.buffer
         self._result = EngineStopped(produced=b.produced, acknowledged=b.completed, failed=b.failed,
                                      dropped=b.dropped, frames=self._frames_encoded,

@@ -81,3 +81,4 @@ class Spool:
         for hdr in self.dir.glob("*.hdr"):
             if hdr.stem not in used:
                 hdr.unlink(missing_ok=True)
+                self._headers.discard(hdr.stem)

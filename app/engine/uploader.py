@@ -12,6 +12,7 @@ stream, clock skew) stop the upload with a message.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import threading
@@ -398,8 +399,6 @@ async def _forever() -> None:
 
 
 def _message(text: str) -> str:
-    import json
-
     try:
         obj = json.loads(text)
         return str(obj.get("message") or obj.get("Message") or text)

@@ -105,9 +105,7 @@ class LocalEndpoint:
     async def _errors(self, request: web.Request, handler: Callable[[web.Request], Awaitable[Any]]) -> Any:
         try:
             return await handler(request)
-        except ServiceError as exc:
-            return error_response(exc.status, exc.error_type, exc.message)
-        except AuthFailure as exc:
+        except (ServiceError, AuthFailure) as exc:
             return error_response(exc.status, exc.error_type, exc.message)
         except web.HTTPNotFound:
             return error_response(404, "UnknownOperationException", f"Unknown operation {request.path}.")
@@ -218,9 +216,7 @@ class LocalEndpoint:
     async def _put_media_expect(self, request: web.Request) -> web.StreamResponse | None:
         try:
             await self._admit(request)
-        except ServiceError as exc:
-            return error_response(exc.status, exc.error_type, exc.message)
-        except AuthFailure as exc:
+        except (ServiceError, AuthFailure) as exc:  # outside the middleware: answer here
             return error_response(exc.status, exc.error_type, exc.message)
         if request.version >= (1, 1) and request.headers.get("Expect", "").lower() == "100-continue":
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")

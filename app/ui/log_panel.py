@@ -67,9 +67,6 @@ class LogPanel(QWidget):
         if self._visible(level, text):
             self.view.appendPlainText(text)
 
-    def visible_text(self) -> str:
-        return self.view.toPlainText()
-
     def copy(self) -> None:
         QGuiApplication.clipboard().setText(self.view.toPlainText())
 

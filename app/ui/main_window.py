@@ -364,14 +364,13 @@ class MainWindow(QMainWindow):
 
     def _on_stopped(self, ev: EngineStopped) -> None:
         self._countdown.stop()
-        final = "PERSISTED"
         summary = (f"Stopped: {ev.produced} fragments, {ev.frames} frames; {ev.acknowledged} acknowledged, "
                    f"{ev.failed} refused, {ev.dropped} dropped.")
         log.info("%s", summary)
         if not ev.ok and ev.error:
             self.show_banner(ev.error, "error")
         elif not ev.ok and ev.produced:
-            self.show_banner(f"{summary} Not every fragment was {final}.", "warning")
+            self.show_banner(f"{summary} Not every fragment was acknowledged.", "warning")
         elif self.banner.isVisible() and not self.banner.text().startswith("Connection recovered"):
             self.hide_banner()
         self._reset_controls()

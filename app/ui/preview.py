@@ -45,10 +45,6 @@ class PreviewWidget(QWidget):
             self._tick.stop()
         self.update()
 
-    def set_placeholder(self, text: str) -> None:
-        self._placeholder = text
-        self.update()
-
     def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
         p.fillRect(self.rect(), QColor("#0b0f14"))
