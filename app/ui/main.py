@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
@@ -17,10 +16,10 @@ def have_display() -> bool:
 def run_gui(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
-    from app.logging_setup import RedactingFilter
+    from app.logging_setup import protect_process
     from app.ui.main_window import MainWindow, app_icon
 
-    logging.getLogger().addFilter(RedactingFilter())
+    protect_process()  # mask secrets in every handler (stderr, the log panel) and in crash output
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
     app.setOrganizationName("KVS Studio")
     app.setApplicationName("KVS Studio")
