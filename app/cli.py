@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 from app import __version__
+from app.logging_setup import setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kvs-studio",
                                      description="Stream a camera or a video file into Amazon Kinesis Video Streams.")
     parser.add_argument("--version", action="version", version=f"kvs-studio {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log more: -v info, -vv debug (secrets are always masked)")
     sub = parser.add_subparsers(dest="command")
     from app.localkvs import main as local_main
 
@@ -32,6 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
     stream_cli.add_arguments(stream)
     stream.set_defaults(func=stream_cli.run)
 
+    from app.credentials import cli as credentials_cli
+
+    credentials = sub.add_parser("credentials", help="AWS credentials kept in the OS keyring (add, list, remove)",
+                                 description="Save AWS credentials in the OS keyring (Secret Service, macOS "
+                                             "Keychain, Windows Credential Manager) and use them with "
+                                             "`kvs-studio stream --credentials NAME` or in the window.")
+    credentials_cli.add_arguments(credentials)
+    credentials.set_defaults(func=credentials_cli.run)
+
     demo = sub.add_parser("demo", help="headless demo: the local endpoint in-process and the test pattern",
                           description="Start the local endpoint in this process and stream the test pattern "
                                       "to its demo stream until Ctrl-C. Needs no AWS account, camera or display.")
@@ -47,8 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.verbose)  # every handler masks secrets, -vv debug included
     if args.command is None:
         from app.ui.main import have_display
 

@@ -29,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", default="testpattern", help="video file path, camera:N, or testpattern")
     p.add_argument("--region", help="AWS region (default: from the AWS configuration)")
     p.add_argument("--profile", help="AWS profile")
+    p.add_argument("--credentials", metavar="NAME",
+                   help="saved credentials from the OS keyring (see `kvs-studio credentials list`)")
     p.add_argument("--endpoint-url", help="control-plane URL, e.g. the local endpoint http://127.0.0.1:4567")
     p.add_argument("--create", action="store_true", help="create the stream if it does not exist")
     p.add_argument("--retention-hours", type=int, default=24, help="retention of a stream made by --create")
@@ -98,7 +100,7 @@ def run(args: argparse.Namespace, *, access_key: str | None = None, secret_key: 
         height=args.height, fps=args.fps, bitrate_kbps=args.bitrate, duration_s=args.duration,
         buffer_bytes=int(args.buffer_mb * 1024 * 1024), buffer_seconds=args.buffer_seconds,
         uploader=UploaderSettings(staleness_s=args.stale_seconds), spool_dir=getattr(args, "spool", None),
-        access_key=access_key, secret_key=secret_key)
+        access_key=access_key, secret_key=secret_key, keyring_entry=getattr(args, "credentials", None))
     printer = Printer(sys.stdout, retention_zero=False)
     engine = Engine(settings, printer)
     try:

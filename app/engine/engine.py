@@ -66,6 +66,7 @@ class StreamSettings:
     spool_dir: Path | None = None  # keep unacknowledged fragments on disk across crashes and restarts
     access_key: str | None = None  # explicit credentials instead of the AWS chain; never logged or saved
     secret_key: str | None = None
+    keyring_entry: str | None = None  # name of saved credentials in the OS keyring (app/credentials)
 
     def __repr__(self) -> str:  # keep the secret out of any log or traceback
         return f"StreamSettings(stream={self.stream!r}, source={self.source!r}, region={self.region!r})"
@@ -122,7 +123,8 @@ class Engine:
                                   duration_s=s.duration_s)
         try:
             self.control = KvsControl(region=s.region, profile=s.profile, endpoint_url=s.endpoint_url,
-                                      access_key=s.access_key, secret_key=s.secret_key)
+                                      access_key=s.access_key, secret_key=s.secret_key,
+                                      keyring_entry=s.keyring_entry)
             self.control.credentials()
             try:
                 desc = self.control.describe(s.stream)

@@ -2,7 +2,8 @@
 with errors turned into KvsStudioErrors that say what to do.
 
 Credentials and region come from botocore's standard chain (environment, shared config and
-credentials files, profiles, SSO); ``endpoint_url`` overrides the control-plane URL as in the AWS CLI.
+credentials files, profiles, SSO), with a saved keyring entry, when one is named, as the chain's first
+provider (app/credentials/provider.py); ``endpoint_url`` overrides the control-plane URL as in the AWS CLI.
 TLS is verified with botocore's CA bundle, which honours AWS_CA_BUNDLE and ``ca_bundle``.
 """
 
@@ -29,6 +30,7 @@ from botocore.exceptions import (
 )
 
 from app.errors import ClockSkewError, CredentialsError, KvsStudioError, ServiceError, StreamNotFound
+from app.logging_setup import register_secret
 
 SKEW_MARKERS = ("Signature expired", "Signature not yet current", "RequestExpired", "RequestTimeTooSkewed")
 
@@ -67,14 +69,25 @@ def clock_skew_message(server_date: str | None, signed_at: str | None = None) ->
 class KvsControl:
     def __init__(self, *, region: str | None = None, profile: str | None = None,
                  endpoint_url: str | None = None, session: botocore.session.Session | None = None,
-                 access_key: str | None = None, secret_key: str | None = None) -> None:
+                 access_key: str | None = None, secret_key: str | None = None,
+                 keyring_entry: str | None = None) -> None:
+        if profile and keyring_entry:
+            raise CredentialsError("Use either an AWS profile or saved credentials (--credentials), not both.")
         try:
             self.session = session or botocore.session.Session(profile=profile)
         except BotoCoreError as exc:
             raise CredentialsError(f"Cannot use AWS profile {profile!r}: {exc}") from None
-        if access_key and secret_key:  # explicit keys (the embedded endpoint's, or the keyring's)
+        entry_region = None
+        if keyring_entry:  # saved credentials join botocore's chain, first; reading them may block (D-Bus)
+            from app.credentials.provider import KeyringProvider, install
+
+            provider = KeyringProvider.saved(keyring_entry)
+            entry_region = provider.entry().region  # UnknownEntry / KeyringUnavailable say what to do
+            install(self.session, provider)
+        if access_key and secret_key:  # explicit keys (the embedded endpoint's)
+            register_secret(secret_key)
             self.session.set_credentials(access_key, secret_key)
-        self.region = region or self.session.get_config_variable("region")
+        self.region = region or entry_region or self.session.get_config_variable("region")
         if not self.region:
             raise KvsStudioError("No AWS region: pass --region or set AWS_DEFAULT_REGION.")
         self.endpoint_url = endpoint_url
