@@ -29,7 +29,7 @@ MASK = "***"
 _Q = r"""['"]?"""  # an optional quote around a label or a value, as in a dict or header repr
 _PATTERNS = [
     # Authorization: everything up to the end of the quoted value or the line.
-    (re.compile(r"(?i)(\bauthorization" + _Q + r"\s*[:=]\s*b?" + _Q + r")[^'\"\r\n]+"), r"\1" + MASK),
+    (re.compile(r"(?i)(authorization" + _Q + r"\s*[:=]\s*b?" + _Q + r")[^'\"\r\n]+"), r"\1" + MASK),
     # Labelled secrets and tokens: aws_secret_access_key=…, "SecretAccessKey": "…", secret_key='…', token='…',
     # X-Amz-Security-Token: …, aws_session_token = …, including URL query strings (X-Amz-Security-Token=…&).
     (re.compile(r"(?i)((?:aws[_-]?)?secret(?:[_-]?access)?(?:[_-]?key)?|(?:x-amz-)?(?:session|security)?[_-]?token)"

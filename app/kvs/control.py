@@ -110,7 +110,10 @@ class KvsControl:
         if creds is None:
             raise CredentialsError("No AWS credentials found (environment, ~/.aws, profile or SSO). "
                                    "Configure them, or use the local endpoint.")
-        return creds.get_frozen_credentials()
+        frozen = creds.get_frozen_credentials()
+        for secret in (frozen.secret_key, frozen.token):  # from any provider, refreshed ones too
+            register_secret(secret)
+        return frozen
 
     def ssl_context(self) -> ssl.SSLContext:
         """A verifying TLS context with the same CA bundle botocore would use."""

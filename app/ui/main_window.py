@@ -195,7 +195,9 @@ class MainWindow(QMainWindow):
         self._select_data(self.bitrate, int(s.value("bitrate", 2000)))
         region = str(s.value("region", LOCAL))
         stream = str(s.value("stream", DEMO_STREAM if first_run else ""))
-        self.picker.select(region, str(s.value("profile", "")), stream)
+        legacy_profile = str(s.value("profile", ""))  # before saved credentials, only a profile was kept
+        credentials = str(s.value("credentials", f"profile:{legacy_profile}" if legacy_profile else ""))
+        self.picker.select(region, credentials, stream)
         if self.picker.is_local():
             self.picker.load_streams()  # the region signal does not fire for the default item
         if s.value("geometry") is not None:
@@ -213,7 +215,8 @@ class MainWindow(QMainWindow):
         s.setValue("fps", self.fps.currentData())
         s.setValue("bitrate", self.bitrate.currentData())
         s.setValue("region", self.picker.region.currentData())
-        s.setValue("profile", self.picker.credentials.currentData() or "")
+        s.setValue("credentials", self.picker.credentials_to_remember())  # a name ("keyring:work"), never a secret
+        s.remove("profile")
         s.setValue("stream", self.picker.stream_name())
         s.setValue("geometry", self.saveGeometry())
         s.setValue("state", self.saveState())
@@ -251,7 +254,7 @@ class MainWindow(QMainWindow):
             stream=self.picker.stream_name(), source=str(self.source.currentData()), region=dest.region,
             profile=dest.profile, endpoint_url=dest.endpoint_url, access_key=dest.access_key,
             secret_key=dest.secret_key, width=w, height=h, fps=float(self.fps.currentData()),
-            bitrate_kbps=int(self.bitrate.currentData()), preview=True)
+            bitrate_kbps=int(self.bitrate.currentData()), preview=True, keyring_entry=dest.keyring_entry)
 
     def _start_or_stop(self) -> None:
         if self.controller.stopping:
