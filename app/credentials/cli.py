@@ -15,6 +15,7 @@ from typing import TextIO
 from app.credentials.entry import Entry, InvalidEntry, check_name
 from app.credentials.store import KeyringStore, KeyringUnavailable
 from app.errors import KvsStudioError
+from app.logging_setup import register_secret
 
 EXIT_REFUSED = 1  # unknown name, bad input, credentials refused by the check
 EXIT_NO_KEYRING = 3  # no usable OS keyring
@@ -72,6 +73,8 @@ def run_add(args: argparse.Namespace, store: KeyringStore) -> int:
         print(f"kvs-studio credentials: {name!r} is already saved; use --replace to replace it.", file=sys.stderr)
         return EXIT_REFUSED
     key_id, secret, token = read_entry_fields()
+    for value in (secret, token):
+        register_secret(value)  # masked in any log line from here on (-vv included)
     if not key_id or not secret:
         print("kvs-studio credentials: expected the access key ID and then the secret access key, one per line "
               "(and optionally a session token).", file=sys.stderr)

@@ -115,6 +115,7 @@ class CredentialsDialog(QDialog):
         self.status.setStyleSheet(STATUS_STYLES[kind])
         self.status.setProperty("kind", kind)
         self.status.setText(text)
+        self.adjustSize()  # room for a message of several lines
 
     def submit(self, check: bool = True) -> None:
         try:
@@ -129,9 +130,10 @@ class CredentialsDialog(QDialog):
         self.save_anyway.hide()
         self.set_status(f"Checking with one ListStreams call in {region}…" if check else "Saving…")
         replace = self.replacing is not None
-        self._task = Task(lambda: check_and_save(self.store, name, entry, region, replace, check), self).start()
+        self._task = Task(lambda: check_and_save(self.store, name, entry, region, replace, check), self)
         self._task.done.connect(self._finished)
         self._task.failed.connect(self._failed)
+        self._task.start()
 
     def _finished(self, outcome: Outcome) -> None:
         self._set_busy(False)

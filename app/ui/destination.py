@@ -108,11 +108,15 @@ class DestinationPicker(QWidget):
         self._wanted_credentials: str | None = None
         self._last_credentials = DEFAULT_CHAIN
         self._last_aws_credentials = DEFAULT_CHAIN
+        self._user_chose = False  # until someone picks, the first item (a saved entry, if any) is the choice
         self.region = QComboBox()
         self.region.addItem("Local endpoint (offline)", LOCAL)
         for r in kvs_regions():
             self.region.addItem(r, r)
         self.credentials = QComboBox()
+        # Long labels ("work (AKIA…7QX2)", profile names) must not push the form's labels out of the side panel.
+        self.credentials.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.credentials.setMinimumContentsLength(12)
         self.manage = QToolButton()
         self.manage.setText("⋯")
         self.manage.setToolTip("Rename, replace or remove the selected saved credentials")
@@ -243,8 +247,15 @@ class DestinationPicker(QWidget):
         task.done.connect(lambda _r: (self.info.emit(f"Created stream {name}."), self.stream.setEditText(name),
                                       self.load_streams()))
 
-    def _run(self, fn, report: bool = True) -> Task:  # type: ignore[no-untyped-def]
+    def _run(self, fn, report: bool = True, on_done: Callable[[object], object] | None = None,  # type: ignore[no-untyped-def]
+             on_failed: Callable[[str], object] | None = None) -> Task:
+        """Run ``fn`` on a worker thread; ``on_done``/``on_failed`` are connected before it starts (a fast
+        call could otherwise finish before a slot is connected, and its signal would reach nobody)."""
         task = Task(fn, self)
+        if on_done is not None:
+            task.done.connect(on_done)
+        if on_failed is not None:
+            task.failed.connect(on_failed)
         self._tasks.add(task)
         self.busy.show()
 
@@ -267,17 +278,16 @@ class DestinationPicker(QWidget):
 
     def reload_keyring(self) -> None:
         """Read the saved entries on a worker thread (the keyring may block), then refill the dropdown."""
-        task = self._run(self.store.list, report=False)
-        task.done.connect(self._keyring_read)
-        task.failed.connect(self._keyring_failed)
+        self._run(self.store.list, report=False, on_done=self._keyring_read, on_failed=self._keyring_failed)
 
     def _keyring_read(self, entries: list[Summary]) -> None:
         self.entries, self.keyring_error = list(entries), None
         self._refill_after_keyring()
 
     def _keyring_failed(self, message: str) -> None:
+        if message != self.keyring_error:
+            log.warning("Saved credentials are not available: %s", message)
         self.entries, self.keyring_error = [], message
-        log.warning("Saved credentials are not available: %s", message)
         self._refill_after_keyring()
 
     def _refill_after_keyring(self) -> None:
@@ -288,7 +298,7 @@ class DestinationPicker(QWidget):
         self.credentials_loaded.emit(self.entries)
 
     def _fill_credentials(self) -> None:
-        keep = self._wanted_credentials or self.credentials_choice()
+        keep = self._wanted_credentials or (self._last_aws_credentials if self._user_chose else None)
         combo = self.credentials
         combo.blockSignals(True)
         combo.clear()
@@ -313,7 +323,7 @@ class DestinationPicker(QWidget):
                 combo.addItem("No credentials yet (default AWS chain)", DEFAULT_CHAIN)
             combo.insertSeparator(combo.count())
             combo.addItem("Add credentials…", ADD_CREDENTIALS)
-        i = combo.findData(keep)
+        i = combo.findData(keep) if keep is not None else -1  # findData(None) would find the separator
         if i < 0 or keep in (ADD_CREDENTIALS, KEYRING_MISSING):
             i = next(j for j in range(combo.count()) if combo.itemData(j) not in (KEYRING_MISSING, None))
         combo.setCurrentIndex(i)
@@ -335,6 +345,7 @@ class DestinationPicker(QWidget):
         if self.credentials.currentData() == ADD_CREDENTIALS:
             return  # handled on activation; the choice goes back to what it was
         self._wanted_credentials = None
+        self._user_chose = not self.is_local()
         self._remember_choice()
         self._update_manage()
         entry = self.selected_entry()
@@ -415,6 +426,8 @@ class DestinationPicker(QWidget):
         self._open(box)
 
     def _keyring_change(self, fn: Callable[[], object], then: Callable[[object], object]) -> None:
-        task = self._run(fn)  # failures (unknown name, taken name, no keyring) reach the banner
-        task.done.connect(then)
-        task.done.connect(lambda _r: self.reload_keyring())
+        def done(result: object) -> None:
+            then(result)
+            self.reload_keyring()
+
+        self._run(fn, on_done=done)  # failures (unknown name, taken name, no keyring) reach the banner
