@@ -43,6 +43,7 @@ def test_every_frame_once_despite(name: str, long_clip: Path, endpoint: Endpoint
     assert proc.returncode == 0, proc.stdout + proc.stderr
     if name not in ("delayed_split_acks",):
         assert "reconnecting" in proc.stdout
+    if name not in ("delayed_split_acks", "drop_after_persisted"):  # there, what was stored may be all there is
         assert "connection: recovered" in proc.stdout
     if name == "drop_after_persisted":
         assert "was stored before the connection dropped; it is not sent again" in proc.stdout

@@ -127,11 +127,17 @@ def test_bad_files_fail_before_anything_is_sent(tmp_path: Path, endpoint: Endpoi
     client("kinesisvideo", endpoint.url).create_stream(StreamName="b", DataRetentionInHours=1)
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(4000))
-    for path, words in ((corrupt, "cannot"), (tmp_path / "missing.mp4", "not found")):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a video\n")
+    cases = ((corrupt, "corrupt.mp4 is not a video file PyAV can read"),
+             (text, "notes.txt is not a video file PyAV can read"),
+             (tmp_path / "missing.mp4", "Video file not found"), (tmp_path, "is a folder, not a video file"))
+    for path, words in cases:
         proc = run_cli("--stream", "b", "--source", str(path), "--endpoint-url", endpoint.url)
         assert proc.returncode == 2, proc.stdout + proc.stderr
-        assert words in proc.stderr.lower()
+        assert words in proc.stderr
         assert "Traceback" not in proc.stderr
+        assert "Errno" not in proc.stderr
     archived = client("kinesis-video-archived-media", endpoint.url)
     assert archived.list_fragments(StreamName="b")["Fragments"] == []
 
