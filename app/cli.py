@@ -47,8 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Normal output is for people: no logger names; -v adds times, levels and where a line came from.
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s" if args.verbose
+                        else "kvs-studio: %(message)s")
     if args.command is None:
         from app.ui.main import have_display
 
