@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(args.verbose)  # every handler masks secrets, -vv debug included
+    # Normal output is for people: no logger names; -v adds times, levels and where a line came from.
+    setup_logging(args.verbose)  # every handler masks secrets, -vv (debug) included
     if args.command is None:
         from app.ui.main import have_display
 

@@ -39,3 +39,7 @@ class ServiceError(KvsStudioError):
         self.code = code
         self.status = status
         self.retriable = retriable
+
+
+class StreamRefused(KvsStudioError):
+    """The stream cannot take data (deleted, not active, its KMS key unusable): the run stops, nothing is skipped."""

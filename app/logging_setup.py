@@ -92,11 +92,16 @@ def mask_handler(handler: logging.Handler) -> logging.Handler:
 
 
 def setup_logging(verbosity: int = 0) -> None:
-    """The CLI's logging: warnings by default, ``-v`` info, ``-vv`` debug (botocore's too), all masked."""
+    """The CLI's logging: warnings by default, ``-v`` info, ``-vv`` debug (botocore's too), all masked.
+
+    Normal output is for people (``kvs-studio: message``); with -v lines carry time, level and logger."""
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     root = logging.getLogger()
     if not root.handlers:
-        root.addHandler(logging.StreamHandler(sys.stderr))
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s" if verbosity
+                                               else "kvs-studio: %(message)s"))
+        root.addHandler(handler)
     root.setLevel(level)
     protect_process()
 

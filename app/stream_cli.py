@@ -5,10 +5,12 @@ fragment produced was acknowledged."""
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -20,35 +22,81 @@ from app.engine.events import (
     EngineStopped,
     FragmentUpdate,
 )
+from app.engine.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_BYTES
 from app.engine.uploader import UploaderSettings
 from app.errors import KvsStudioError
+from app.kvs.ledger import FragmentState
+
+SHOWN_STATES = {FragmentState.BUFFERING, FragmentState.RECEIVED, FragmentState.PERSISTED, FragmentState.ERROR,
+                FragmentState.DROPPED}
+
+
+STREAM_NAME_RE = re.compile(r"^[a-zA-Z0-9_.-]{1,256}$")
+
+
+def stream_name(text: str) -> str:
+    if not STREAM_NAME_RE.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a stream name: use 1-256 letters, digits, '_', '.' or '-'")
+    return text
+
+
+def number(kind: type[int] | type[float], lo: float, hi: float | None = None, *, above: bool = False,
+           unit: str = "") -> Callable[[str], float]:
+    """An argparse type: a number in [lo, hi] (or (lo, hi] with ``above``), refused with a plain message."""
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
+        if value != value or (value <= lo if above else value < lo) or (hi is not None and value > hi):
+            low = f"more than {lo:g}{unit}" if above else f"at least {lo:g}{unit}"
+            raise argparse.ArgumentTypeError(f"{text}{unit} is out of range: it must be {low}"
+                                             + (f" and at most {hi:g}{unit}" if hi is not None else ""))
+        return value
+    return parse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--stream", required=True, help="Kinesis video stream name")
-    p.add_argument("--source", default="testpattern", help="video file path, camera:N, or testpattern")
-    p.add_argument("--region", help="AWS region (default: from the AWS configuration)")
-    p.add_argument("--profile", help="AWS profile")
+    p.add_argument("--stream", required=True, type=stream_name, help="Kinesis video stream name (required)")
+    p.add_argument("--source", default="testpattern",
+                   help="a video file path, camera:N, or testpattern (default %(default)s)")
+    p.add_argument("--region", help="AWS region (default: from the AWS configuration, e.g. AWS_DEFAULT_REGION)")
+    p.add_argument("--profile", help="AWS profile from ~/.aws (default: the default credential chain)")
     p.add_argument("--credentials", metavar="NAME",
-                   help="saved credentials from the OS keyring (see `kvs-studio credentials list`)")
-    p.add_argument("--endpoint-url", help="control-plane URL, e.g. the local endpoint http://127.0.0.1:4567")
-    p.add_argument("--create", action="store_true", help="create the stream if it does not exist")
-    p.add_argument("--retention-hours", type=int, default=24, help="retention of a stream made by --create")
-    p.add_argument("--fragment-seconds", type=float, default=2.0, help="fragment length (1-10 s, default 2)")
+                   help="saved credentials from the OS keyring, shared with the window "
+                        "(see `kvs-studio credentials list`; default: the AWS credential chain)")
+    p.add_argument("--endpoint-url",
+                   help="control-plane URL instead of AWS, e.g. the local endpoint http://127.0.0.1:4567 "
+                        "(default: the region's AWS endpoint)")
+    p.add_argument("--create", action="store_true",
+                   help="create the stream if it does not exist, and wait until it is ACTIVE (default: off)")
+    p.add_argument("--retention-hours", type=number(int, 0, 87600), default=24,
+                   help="retention of a stream made by --create, in hours; 0 keeps nothing (default %(default)s)")
+    p.add_argument("--fragment-seconds", type=number(float, 1, 10, unit=" s"), default=2.0,
+                   help="fragment length in seconds, 1-10 (default %(default)s)")
     p.add_argument("--pace", choices=("realtime", "fast"), default="realtime",
-                   help="files: send at their own speed (default) or as fast as encoding allows")
-    p.add_argument("--width", type=int)
-    p.add_argument("--height", type=int)
-    p.add_argument("--fps", type=float)
-    p.add_argument("--bitrate", type=int, help="kbit/s (default 2000)")
-    p.add_argument("--duration", type=float, help="stop a camera or the test pattern after this many seconds")
-    p.add_argument("--buffer-seconds", type=float, default=120.0, help="keep at most this much unacknowledged")
-    p.add_argument("--buffer-mb", type=float, default=128.0, help="keep at most this many MB unacknowledged")
+                   help="files: send at their own speed, or as fast as encoding and the service limits allow "
+                        "(default %(default)s)")
+    p.add_argument("--width", type=number(int, 16, 7680), help="output width in pixels (default: the source's)")
+    p.add_argument("--height", type=number(int, 16, 4320), help="output height in pixels (default: the source's)")
+    p.add_argument("--fps", type=number(float, 0, 120, above=True),
+                   help="frames per second (default: the source's; 30 for the test pattern)")
+    p.add_argument("--bitrate", type=number(int, 50, 100_000), help="H.264 bitrate in kbit/s (default 2000)")
+    p.add_argument("--duration", type=number(float, 0, above=True, unit=" s"),
+                   help="stop a camera or the test pattern after this many seconds (default: until Ctrl-C)")
+    p.add_argument("--buffer-seconds", type=number(float, 1), default=120.0,
+                   help="keep at most this many seconds of unacknowledged video in memory (default %(default)s)")
+    p.add_argument("--buffer-mb", type=number(float, 1), default=128.0,
+                   help="keep at most this many MB of unacknowledged video in memory (default %(default)s)")
     p.add_argument("--spool", type=Path, metavar="DIR",
-                   help="keep unacknowledged fragments in DIR so a crash or restart loses nothing; "
-                        "the next run with the same DIR and stream sends them first")
-    p.add_argument("--stale-seconds", type=float, default=20.0,
-                   help="reconnect when a fragment gets no acknowledgement for this long (default 20)")
+                   help="also keep unacknowledged fragments on disk in DIR, so a crash, a restart or a long "
+                        "outage loses nothing; the next run with the same DIR and stream sends them first "
+                        "(default: memory only)")
+    p.add_argument("--spool-mb", type=number(float, 1), default=DEFAULT_SPOOL_BYTES / 2**20,
+                   help="the spool's size limit in MB; past it the oldest fragments are dropped (default %(default)g)")
+    p.add_argument("--stale-seconds", type=number(float, 1), default=20.0,
+                   help="reconnect when a fragment's first byte got no acknowledgement for this long "
+                        "(default %(default)g)")
 
 
 class Printer:
@@ -67,7 +115,7 @@ class Printer:
 
     def format(self, ev: EngineEvent) -> str | None:
         if isinstance(ev, FragmentUpdate):
-            if ev.state not in ("BUFFERING", "RECEIVED", "PERSISTED", "ERROR", "DROPPED"):
+            if ev.state not in SHOWN_STATES:
                 return None
             lat = " ".join(f"{k[0]}={v}ms" for k, v in ev.latency_ms.items())
             stamp = time.strftime("%H:%M:%S", time.localtime(ev.timecode / 1000))
@@ -88,7 +136,8 @@ class Printer:
             return f"{ev.level}: {ev.text}"
         if isinstance(ev, EngineStopped):
             return (f"summary: {ev.produced} fragments, {ev.frames} frames; {ev.acknowledged} {self.final_state}, "
-                    f"{ev.failed} refused, {ev.dropped} dropped")
+                    f"{ev.failed} refused, {ev.dropped} dropped" + (f", {ev.kept} kept in the spool for the next run"
+                                                                     if ev.kept else ""))
         return None
 
 
@@ -99,8 +148,9 @@ def run(args: argparse.Namespace, *, access_key: str | None = None, secret_key: 
         fragment_seconds=args.fragment_seconds, realtime=args.pace == "realtime", width=args.width,
         height=args.height, fps=args.fps, bitrate_kbps=args.bitrate, duration_s=args.duration,
         buffer_bytes=int(args.buffer_mb * 1024 * 1024), buffer_seconds=args.buffer_seconds,
-        uploader=UploaderSettings(staleness_s=args.stale_seconds), spool_dir=getattr(args, "spool", None),
-        access_key=access_key, secret_key=secret_key, keyring_entry=getattr(args, "credentials", None))
+        uploader=UploaderSettings(staleness_s=args.stale_seconds), spool_dir=args.spool,
+        spool_bytes=int(args.spool_mb * 2**20), access_key=access_key, secret_key=secret_key,
+        keyring_entry=args.credentials)
     printer = Printer(sys.stdout, retention_zero=False)
     engine = Engine(settings, printer)
     try:
@@ -148,5 +198,7 @@ def run(args: argparse.Namespace, *, access_key: str | None = None, secret_key: 
     else:
         missing = result.produced - result.acknowledged
         reason = f"{missing} of {result.produced} fragments were not {printer.final_state}"
+    if result.kept and args.spool is not None:
+        reason += f"; {result.kept} are kept in {args.spool} and are sent first by the next run with --spool"
     print(f"kvs-studio stream: failed: {reason}", file=sys.stderr)
     return 1

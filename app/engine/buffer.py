@@ -1,11 +1,17 @@
-"""FragmentBuffer: every fragment is kept until the service has it (PERSISTED, or RECEIVED for a
-stream without retention), bounded by bytes and duration.
+"""FragmentBuffer: the bytes of every fragment the service does not have yet, bounded in memory.
 
 Theory: the encoder thread appends frames to the open fragment and seals it; the uploader reads
 fragments in order and may read one again after a reconnect, from its first byte, with its original
-timecode. When the bounds are passed, the oldest whole fragments are dropped (never the open one)
-and counted: that is the only way captured data leaves without being acknowledged. Thread-safe; a
-``listener`` is called after every change (the uploader uses it to wake its event loop).
+timecode. A fragment leaves when the service has it (``finish``) or refused it for good.
+
+Memory is bounded by bytes and by the time span of what it holds. Past a bound, the oldest sealed
+fragment leaves memory: if the spool holds a durable copy of it, only its bytes are evicted (it stays
+pending and is read back from disk when sent); otherwise it is dropped, counted and reported. The open
+fragment is never dropped. Fragments from an earlier run (the spool) live on disk only, so the memory
+bounds never touch them: the spool has its own size limit.
+
+Where each fragment stands with the service is not kept here but in the uploader's FragmentLedger.
+Thread-safe; listeners are called after every change (the uploader uses one to wake its loop).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 DEFAULT_MAX_BYTES = 128 * 1024 * 1024  # like kvssink's default storage size
 DEFAULT_MAX_SECONDS = 120.0  # like kvssink's default buffer duration
@@ -23,18 +30,15 @@ DEFAULT_MAX_SECONDS = 120.0  # like kvssink's default buffer duration
 class BufferedFragment:
     seq: int
     timecode: int
-    data: bytearray = field(default_factory=bytearray)
+    data: bytearray | None = field(default_factory=bytearray)  # None: its bytes are only in the spool
+    size: int = 0
     frames: int = 0
     first_index: int = -1
     last_index: int = -1
     sealed: bool = False
-    state: str = "QUEUED"
-    fragment_number: str | None = None
-    attempts: int = 0
-    sent_at: float | None = None  # monotonic time its first byte was sent on the current connection
-    latency_ms: dict[str, int] = field(default_factory=dict)
     header: bytes | None = None  # connection header it needs; None = the current encoder's
-    fully_sent: bool = False  # every byte went out on some connection (the service may have stored it)
+    spool_path: Path | None = None  # its durable copy, if the spool has one
+    earlier_run: bool = False  # loaded from the spool at start
 
 
 class FragmentBuffer:
@@ -45,29 +49,30 @@ class FragmentBuffer:
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
         self._closed = False  # no more fragments will come
-        self._bytes = 0
+        self._mem_bytes = 0
         self.produced = 0
         self.completed = 0
         self.failed = 0
         self.dropped = 0
-        self.on_drop: Callable[[BufferedFragment], None] | None = None
-        self.on_release: Callable[[BufferedFragment], None] | None = None  # acknowledged, refused or dropped
-        self.on_seal: Callable[[BufferedFragment], None] | None = None
+        self.on_drop: Callable[[BufferedFragment, str], None] | None = None  # (fragment, why)
+        self.on_release: Callable[[BufferedFragment, bool], None] | None = None  # (fragment, refused)
+        self.on_seal: Callable[[BufferedFragment], Path | None] | None = None  # returns its spool path
 
     # -- producer side (encoder thread) ------------------------------------------------------
 
     def add_frame(self, seq: int, timecode: int, data: bytes, index: int) -> BufferedFragment:
-        dropped: list[BufferedFragment] = []
         with self._lock:
             frag = self._frags.get(seq)
             if frag is None:
                 frag = BufferedFragment(seq, timecode, first_index=index)
                 self._frags[seq] = frag
                 self.produced += 1
+            assert frag.data is not None, "the open fragment is always in memory"
             frag.data += data
+            frag.size += len(data)
             frag.frames += 1
             frag.last_index = index
-            self._bytes += len(data)
+            self._mem_bytes += len(data)
             dropped = self._enforce_bounds()
         self._after(dropped)
         return frag
@@ -78,14 +83,18 @@ class FragmentBuffer:
             if frag is not None:
                 frag.sealed = True
         if frag is not None and self.on_seal is not None:
-            self.on_seal(frag)
-        self._notify()
-
-    def add_sealed(self, seq: int, timecode: int, data: bytes, frames: int, header: bytes) -> None:
-        """A whole fragment from an earlier run (the spool)."""
+            path = self.on_seal(frag)  # written outside the lock: disk is slow
+            with self._lock:
+                frag.spool_path = path
         with self._lock:
-            self._frags[seq] = BufferedFragment(seq, timecode, bytearray(data), frames, sealed=True, header=header)
-            self._bytes += len(data)
+            dropped = self._enforce_bounds()
+        self._after(dropped)
+
+    def add_spooled(self, seq: int, timecode: int, path: Path, size: int, frames: int, header: bytes) -> None:
+        """A whole fragment from an earlier run, read from disk when it is sent."""
+        with self._lock:
+            self._frags[seq] = BufferedFragment(seq, timecode, None, size, frames, sealed=True, header=header,
+                                                spool_path=path, earlier_run=True)
             self.produced += 1
         self._notify()
 
@@ -122,19 +131,44 @@ class FragmentBuffer:
         with self._lock:
             return self._frags.get(seq)
 
+    def read(self, seq: int, offset: int) -> tuple[bytes, bool] | None:
+        """(bytes from ``offset`` that are in memory, whether the fragment is sealed); None if it is gone.
+
+        A fragment whose bytes were evicted to the spool gives b"" here: read it with ``read_spooled``.
+        """
+        with self._lock:
+            frag = self._frags.get(seq)
+            if frag is None:
+                return None
+            return (bytes(frag.data[offset:]) if frag.data is not None else b""), frag.sealed
+
+    @staticmethod
+    def read_spooled(frag: BufferedFragment) -> bytes:
+        """A sealed fragment's bytes from its durable copy (blocking: call it off the event loop)."""
+        assert frag.spool_path is not None
+        return frag.spool_path.read_bytes()
+
     def finish(self, seq: int, failed: bool = False) -> None:
         """The service has it (or refused it for good): let it go."""
         with self._lock:
             frag = self._frags.pop(seq, None)
             if frag is not None:
-                self._bytes -= len(frag.data)
+                self._mem_bytes -= len(frag.data) if frag.data is not None else 0
                 if failed:
                     self.failed += 1
                 else:
                     self.completed += 1
         if frag is not None and self.on_release is not None:
-            self.on_release(frag)
+            self.on_release(frag, failed)
         self._notify()
+
+    def drop(self, timecode: int, reason: str) -> None:
+        """Drop a fragment unsent (the spool ran out of room for it)."""
+        with self._lock:
+            frag = next((f for f in self._frags.values() if f.timecode == timecode and f.sealed), None)
+            if frag is not None:
+                self._pop_dropped(frag)
+        self._after([frag] if frag is not None else [], reason)
 
     def empty(self) -> bool:
         with self._lock:
@@ -146,51 +180,60 @@ class FragmentBuffer:
             return self._closed and not self._frags
 
     def stats(self) -> tuple[int, int, float]:
-        """(fragments, bytes, seconds) currently held."""
+        """(fragments, bytes, seconds) currently pending, in memory or in the spool."""
         with self._lock:
             if not self._frags:
                 return 0, 0, 0.0
             first = next(iter(self._frags.values()))
             last = next(reversed(self._frags.values()))
-            return len(self._frags), self._bytes, (last.timecode - first.timecode) / 1000
+            size = sum(f.size for f in self._frags.values())
+            return len(self._frags), size, (last.timecode - first.timecode) / 1000
 
     def add_listener(self, fn: Callable[[], None]) -> None:
         self._listeners.append(fn)
 
-    def abandon_all(self) -> int:
-        """Forced stop: count what is left as dropped."""
+    def abandon_all(self) -> tuple[int, int]:
+        """The run ended with fragments pending: (dropped, kept). Those with a durable copy stay in
+        the spool for the next run; the others are lost and counted as dropped."""
         with self._lock:
-            n = len(self._frags)
-            self.dropped += n
+            kept = sum(1 for f in self._frags.values() if f.spool_path is not None)
+            lost = len(self._frags) - kept
+            self.dropped += lost
             self._frags.clear()
-            self._bytes = 0
+            self._mem_bytes = 0
         self._notify()
-        return n
+        return lost, kept
 
     # -- internals -----------------------------------------------------------------------------
 
     def _enforce_bounds(self) -> list[BufferedFragment]:
+        """Leave memory, oldest sealed first, until within both bounds (called with the lock held)."""
         dropped = []
-        while len(self._frags) > 1:
-            first = next(iter(self._frags.values()))
-            last = next(reversed(self._frags.values()))
-            over_bytes = self._bytes > self.max_bytes
-            over_time = (last.timecode - first.timecode) / 1000 > self.max_seconds
-            if not (over_bytes or over_time) or not first.sealed:
+        while True:
+            resident = [f for f in self._frags.values() if f.data is not None]
+            if len(resident) < 2:
                 break
-            self._frags.popitem(last=False)
-            self._bytes -= len(first.data)
-            self.dropped += 1
-            first.state = "DROPPED"
-            dropped.append(first)
+            first, last = resident[0], resident[-1]
+            over = self._mem_bytes > self.max_bytes or (last.timecode - first.timecode) / 1000 > self.max_seconds
+            if not over or not first.sealed:
+                break
+            if first.spool_path is not None:
+                self._mem_bytes -= len(first.data or b"")
+                first.data = None  # evicted: it is safe on disk and is read back when sent
+            else:
+                self._pop_dropped(first)
+                dropped.append(first)
         return dropped
 
-    def _after(self, dropped: list[BufferedFragment]) -> None:
+    def _pop_dropped(self, frag: BufferedFragment) -> None:
+        self._frags.pop(frag.seq, None)
+        self._mem_bytes -= len(frag.data) if frag.data is not None else 0
+        self.dropped += 1
+
+    def _after(self, dropped: list[BufferedFragment], reason: str = "the buffer is full") -> None:
         for f in dropped:
             if self.on_drop is not None:
-                self.on_drop(f)
-            if self.on_release is not None:
-                self.on_release(f)
+                self.on_drop(f, reason)
         self._notify()
 
     def _notify(self) -> None:

@@ -29,17 +29,20 @@ from app.engine.events import (
     PreviewFrame,
     StatsSample,
 )
+from app.engine.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_BYTES
 from app.engine.spool import Spool
 from app.engine.uploader import Uploader, UploaderSettings
-from app.errors import KvsStudioError, SourceError, StreamNotFound
+from app.errors import KvsStudioError, StreamNotFound
 from app.kvs.control import KvsControl
+from app.kvs.ledger import FragmentState
 from app.media.encoder import DEFAULT_BITRATE, H264Encoder
 from app.media.frames import RawFrame
 from app.media.sources import FrameSource, open_source
 from app.mkv.fragmenter import Fragmenter, FragmentSealed, FrameAdded, connection_header
 
 log = logging.getLogger(__name__)
-_END = object()
+QUEUE_TIMEOUT_S = 0.2  # every blocking put/get wakes this often to see whether the run is over
+STOP_GRACE_S = 10.0  # after a stop, how long capture and encoding may take to finish before we leave them
 
 
 @dataclass
@@ -64,6 +67,8 @@ class StreamSettings:
     preview: bool = False
     uploader: UploaderSettings | None = None
     spool_dir: Path | None = None  # keep unacknowledged fragments on disk across crashes and restarts
+    spool_bytes: int = DEFAULT_SPOOL_BYTES
+    wait_active_s: float = 120.0  # how long a stream may stay CREATING before we give up
     access_key: str | None = None  # explicit credentials instead of the AWS chain; never logged or saved
     secret_key: str | None = None
     keyring_entry: str | None = None  # name of saved credentials in the OS keyring (app/credentials)
@@ -135,6 +140,10 @@ class Engine:
                 self._emit(EngineMessage("info", f"Created stream {s.stream} "
                                                  f"({s.create_retention_hours} h retention)."))
                 desc = self.control.describe(s.stream)
+            if desc.status != "ACTIVE":
+                # A new stream is CREATING for a few seconds; the service refuses data until it is ACTIVE.
+                self._emit(EngineMessage("info", f"Stream {s.stream} is {desc.status}; waiting until it is ACTIVE."))
+                desc = self.control.wait_active(s.stream, s.wait_active_s)
             self.retention_hours = desc.retention_hours
         except BaseException:
             self.source.close()
@@ -153,11 +162,11 @@ class Engine:
         encoder = H264Encoder(width, height, fps, bitrate, self.settings.preset)
         header = connection_header(encoder.codec_private, width, height, fps)
         if self.settings.spool_dir is not None:
-            self._attach_spool(Spool(self.settings.spool_dir, self.settings.stream), header)
+            self._attach_spool(Spool(self.settings.spool_dir, self.settings.stream, self.settings.spool_bytes), header)
         self._uploader = Uploader(buffer=self.buffer, header=header, control=self.control, stream=self.settings.stream,
                                   retention_zero=self.retention_hours == 0, emit=self._emit,
                                   settings=self.settings.uploader)
-        frames: queue.Queue[object] = queue.Queue(maxsize=max(2, int(fps)))  # about 1 s of frames
+        frames: queue.Queue[RawFrame] = queue.Queue(maxsize=max(2, int(fps)))  # about 1 s of frames
         self._threads = [
             threading.Thread(target=self._guard, args=(self._capture, frames), name="kvs-capture", daemon=True),
             threading.Thread(target=self._guard, args=(self._encode, frames, encoder), name="kvs-encode",
@@ -172,11 +181,28 @@ class Engine:
     def _attach_spool(self, spool: Spool, header: bytes) -> None:
         left = spool.load()
         for i, old in enumerate(left):
-            self.buffer.add_sealed(i - len(left), old.timecode, old.data, old.frames, old.header)
+            self.buffer.add_spooled(i - len(left), old.timecode, old.path, old.size, old.frames, old.header)
+            self._emit(FragmentUpdate(i - len(left), old.timecode, FragmentState.QUEUED, old.frames, old.size))
         if left:
             self._emit(EngineMessage("info", f"{len(left)} fragments kept from an earlier run will be sent first."))
-        self.buffer.on_seal = lambda f: spool.add(f.timecode, f.header or header, bytes(f.data), f.frames)
-        self.buffer.on_release = lambda f: spool.remove(f.timecode)
+
+        def seal(frag: BufferedFragment) -> Path | None:
+            assert frag.data is not None
+            path, evicted = spool.add(frag.timecode, frag.header or header, bytes(frag.data), frag.frames)
+            for timecode in evicted:
+                self.buffer.drop(timecode, "the spool is full")
+            return path
+
+        def release(frag: BufferedFragment, refused: bool) -> None:
+            if not refused:
+                spool.remove(frag.timecode)
+                return
+            kept = spool.refuse(frag.timecode)
+            if kept is not None:
+                self._emit(EngineMessage("info", f"The refused fragment {frag.seq} is kept in {kept.parent}."))
+
+        self.buffer.on_seal = seal
+        self.buffer.on_release = release
         self._spool = spool
 
     def stop(self) -> None:
@@ -197,6 +223,7 @@ class Engine:
     # -- threads --------------------------------------------------------------------------------------
 
     def _guard(self, fn: Callable[..., None], *args: object) -> None:
+        """A worker's top level: any failure ends the run with a message, never silently."""
         try:
             fn(*args)
         except KvsStudioError as exc:
@@ -210,7 +237,7 @@ class Engine:
         self._emit(EngineMessage("error", message))
         self._stop.set()
 
-    def _capture(self, frames: queue.Queue[object]) -> None:
+    def _capture(self, frames: queue.Queue[RawFrame]) -> None:
         assert self.source is not None
         live = self.source.info.live
         try:
@@ -223,27 +250,27 @@ class Engine:
                         frames.put_nowait(frame)
                     except queue.Full:
                         self._dropped_frames += 1  # live sources drop, counted, rather than fall behind
-                else:
-                    while not self._stop.is_set():  # files never drop a frame
-                        try:
-                            frames.put(frame, timeout=0.2)
-                            break
-                        except queue.Full:
-                            continue
-        except SourceError as exc:
-            self._fail(exc.user_message)
+                    continue
+                while not self._stop.is_set():  # files never drop a frame while the run goes on
+                    try:
+                        frames.put(frame, timeout=QUEUE_TIMEOUT_S)
+                        break
+                    except queue.Full:
+                        continue
         finally:
             self.source.close()
-            frames.put(_END)
 
-    def _encode(self, frames: queue.Queue[object], encoder: H264Encoder) -> None:
+    def _encode(self, frames: queue.Queue[RawFrame], encoder: H264Encoder) -> None:
         fragmenter = Fragmenter(round(self.settings.fragment_seconds * 1000))
+        capture = self._threads[0]
         try:
             while True:
-                item = frames.get()
-                if item is _END:
-                    break
-                assert isinstance(item, RawFrame)
+                try:
+                    item = frames.get(timeout=QUEUE_TIMEOUT_S)
+                except queue.Empty:
+                    if not capture.is_alive():
+                        break  # capture ended and everything it captured is encoded
+                    continue
                 packets = encoder.encode(item, fragmenter.plan_key_frame(item.timestamp_ms))
                 self._feed(fragmenter, packets)
             self._feed(fragmenter, encoder.flush())
@@ -268,28 +295,43 @@ class Engine:
             self.buffer.seal(ev.seq)
 
     def _supervise(self) -> None:
-        for t in self._threads[:2]:
-            t.join()
-        assert self._uploader is not None
+        """Wait for the pipeline to finish, and end the run promptly when any part of it cannot go on."""
+        up = self._uploader
+        assert up is not None
+        capture, encode = self._threads[:2]
+        stopped_at: float | None = None
         forced_at: float | None = None
-        while not self._uploader.join(0.25):
-            if self._stop.is_set() and self._uploader.error:
+        while True:
+            uploader_done = up.join(0.25)
+            pipeline_done = not capture.is_alive() and not encode.is_alive()
+            if uploader_done and up.error is not None:
+                self._stop.set()  # nothing more can be sent: stop capturing; what is sealed stays in the spool
+            if pipeline_done and (uploader_done or up.error is not None):
                 break
+            if self._stop.is_set() and stopped_at is None:
+                stopped_at = time.monotonic()
             if self._forced and forced_at is None:
                 forced_at = time.monotonic()
             if forced_at is not None and time.monotonic() - forced_at > 3.0:
                 break  # a forced stop does not wait for the network
-        if self._uploader.error:
-            self._errors.append(self._uploader.error)
-        left = self.buffer.abandon_all()
+            if uploader_done and not pipeline_done and stopped_at is not None \
+                    and time.monotonic() - stopped_at > STOP_GRACE_S:
+                name = capture.name if capture.is_alive() else encode.name
+                self._errors.append(f"{name} did not stop within {STOP_GRACE_S:.0f} s; left behind")
+                break
+            if not uploader_done and pipeline_done and not self.buffer.input_closed:
+                self.buffer.close_input()  # the encoder died before closing its output: let the upload drain
+        if up.error:
+            self._errors.append(up.error)
+        lost, kept = self.buffer.abandon_all()
         if self._spool is not None:
             self._spool.prune_headers()  # headers whose fragments have all been delivered
         b = self.buffer
         self._result = EngineStopped(produced=b.produced, acknowledged=b.completed, failed=b.failed,
-                                     dropped=b.dropped, frames=self._frames_encoded,
+                                     dropped=b.dropped, frames=self._frames_encoded, kept=kept,
                                      error=self._errors[0] if self._errors else None)
-        if left:
-            log.warning("%d fragments were not acknowledged", left)
+        if lost:
+            log.warning("%d fragments were not acknowledged", lost)
         self._emit_stats()
         self._emit(self._result)
         self._done.set()
@@ -307,11 +349,11 @@ class Engine:
             log.exception("event handler failed")
 
     def _emit_fragment(self, frag: BufferedFragment) -> None:
-        self._emit(FragmentUpdate(frag.seq, frag.timecode, frag.state, frag.frames, len(frag.data)))
+        self._emit(FragmentUpdate(frag.seq, frag.timecode, FragmentState.QUEUED, frag.frames, frag.size))
 
-    def _on_drop(self, frag: BufferedFragment) -> None:
-        self._emit(FragmentUpdate(frag.seq, frag.timecode, "DROPPED", frag.frames, len(frag.data)))
-        self._emit(EngineMessage("warning", f"Buffer full: fragment {frag.seq} dropped unsent "
+    def _on_drop(self, frag: BufferedFragment, reason: str) -> None:
+        self._emit(FragmentUpdate(frag.seq, frag.timecode, FragmentState.DROPPED, frag.frames, frag.size))
+        self._emit(EngineMessage("warning", f"Fragment {frag.seq} dropped unsent: {reason} "
                                             f"({self.buffer.dropped} so far)."))
 
     def _emit_stats(self) -> None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.kvs.ledger import FragmentState
+
 
 @dataclass(frozen=True)
 class FragmentUpdate:
-    """A fragment changed state. ``latency_ms`` maps each ack seen to ms since its first byte was sent."""
+    """A fragment changed state (a snapshot of its FragmentLedger entry). ``latency_ms`` maps each ack seen
+    to ms since its first byte was sent."""
 
     seq: int
     timecode: int  # cluster timecode (ms since the epoch)
-    state: str  # QUEUED, SENDING, BUFFERING, RECEIVED, PERSISTED, ERROR, DROPPED
+    state: FragmentState
     frames: int
     size: int
     fragment_number: str | None = None
@@ -65,6 +68,7 @@ class EngineStopped:
     failed: int  # fragments refused with a non-retriable error
     dropped: int  # fragments dropped by the buffer's overflow policy or left unsent
     frames: int
+    kept: int = 0  # fragments not acknowledged but kept in the spool for the next run
     error: str | None = None  # why the engine stopped early, if it did
 
     @property

@@ -3,8 +3,10 @@ survives a crash or a restart and is uploaded by the next run (no official produ
 
 Layout: ``<dir>/<stream>/<connection header sha256>.hdr`` once per header, and one
 ``<timecode>-<header sha>-<frames>.frag`` per fragment (the Cluster bytes). Files are written to a temporary
-name, fsynced and renamed, so a crash never leaves half a fragment; a fragment's file is removed
-once the service has it (or refused it for good, or it was dropped by the overflow policy).
+name, fsynced and renamed, so a crash never leaves half a fragment. A fragment's file is removed only once
+the service has it; a fragment the service refused for good is moved to ``refused/`` (kept, never sent
+again). The spool has its own size limit: past it, the oldest fragments are deleted to make room, and the
+caller is told which, so it can report them as dropped.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+DEFAULT_MAX_BYTES = 1024 * 1024 * 1024  # 1 GiB: about 70 min of 2 Mbit/s video
 _FRAG_RE = re.compile(r"^(\d+)-([0-9a-f]{16})-(\d+)\.frag$")
 
 
@@ -22,17 +26,24 @@ _FRAG_RE = re.compile(r"^(\d+)-([0-9a-f]{16})-(\d+)\.frag$")
 class SpooledFragment:
     timecode: int
     header: bytes
-    data: bytes
     frames: int
+    size: int
     path: Path
 
 
 class Spool:
-    def __init__(self, root: Path, stream: str) -> None:
+    def __init__(self, root: Path, stream: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", stream).lstrip(".") or "stream"
         self.dir = Path(root) / safe
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
         self._headers: set[str] = set()
+        self._lock = threading.Lock()
+        self._sizes: dict[int, tuple[int, Path]] = {}  # timecode -> (size, path), oldest first after load()
+
+    @property
+    def refused_dir(self) -> Path:
+        return self.dir / "refused"
 
     def _write(self, path: Path, data: bytes) -> None:
         tmp = path.with_name(path.name + ".tmp")
@@ -41,30 +52,58 @@ class Spool:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        if hasattr(os, "O_DIRECTORY"):
-            fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        _fsync_dir(path.parent)
 
-    def add(self, timecode: int, header: bytes, data: bytes, frames: int) -> Path:
+    def add(self, timecode: int, header: bytes, data: bytes, frames: int) -> tuple[Path | None, list[int]]:
+        """Write a sealed fragment durably: (its path, or None if it is larger than the whole spool;
+        timecodes of older fragments deleted to make room)."""
+        if len(data) > self.max_bytes:
+            return None, []
         key = hashlib.sha256(header).hexdigest()[:16]
-        if key not in self._headers:
-            hdr = self.dir / f"{key}.hdr"
-            if not hdr.exists():
-                self._write(hdr, header)
-            self._headers.add(key)
-        path = self.dir / f"{timecode:015d}-{key}-{frames}.frag"
-        self._write(path, data)
-        return path
+        with self._lock:
+            evicted = []
+            total = sum(size for size, _ in self._sizes.values())
+            for old in sorted(self._sizes):
+                if total + len(data) <= self.max_bytes:
+                    break
+                size, old_path = self._sizes.pop(old)
+                old_path.unlink(missing_ok=True)
+                total -= size
+                evicted.append(old)
+            if key not in self._headers:
+                hdr = self.dir / f"{key}.hdr"
+                if not hdr.exists():
+                    self._write(hdr, header)
+                self._headers.add(key)
+            path = self.dir / f"{timecode:015d}-{key}-{frames}.frag"
+            self._write(path, data)
+            self._sizes[timecode] = (len(data), path)
+        return path, evicted
 
     def remove(self, timecode: int) -> None:
-        for path in self.dir.glob(f"{timecode:015d}-*.frag"):
-            path.unlink(missing_ok=True)
+        """The service has it."""
+        with self._lock:
+            entry = self._sizes.pop(timecode, None)
+        if entry is not None:
+            entry[1].unlink(missing_ok=True)
+
+    def refuse(self, timecode: int) -> Path | None:
+        """The service refused it for good: keep it aside (never sent again), out of the size count."""
+        with self._lock:
+            entry = self._sizes.pop(timecode, None)
+        if entry is None or not entry[1].exists():
+            return None
+        self.refused_dir.mkdir(exist_ok=True)
+        target = self.refused_dir / entry[1].name
+        os.replace(entry[1], target)
+        hdr = self.dir / f"{entry[1].name.split('-')[1]}.hdr"
+        if hdr.exists() and not (self.refused_dir / hdr.name).exists():
+            (self.refused_dir / hdr.name).write_bytes(hdr.read_bytes())
+        _fsync_dir(self.dir)
+        return target
 
     def load(self) -> list[SpooledFragment]:
-        """Fragments left by earlier runs, oldest first; stray temporary files are removed."""
+        """Fragments left by earlier runs, oldest first (bytes stay on disk); stray temporary files are removed."""
         out = []
         for tmp in self.dir.glob("*.tmp"):
             tmp.unlink(missing_ok=True)
@@ -73,7 +112,10 @@ class Spool:
             hdr = self.dir / f"{m.group(2)}.hdr" if m else None
             if m is None or hdr is None or not hdr.exists():
                 continue
-            out.append(SpooledFragment(int(m.group(1)), hdr.read_bytes(), path.read_bytes(), int(m.group(3)), path))
+            size = path.stat().st_size
+            out.append(SpooledFragment(int(m.group(1)), hdr.read_bytes(), int(m.group(3)), size, path))
+            with self._lock:
+                self._sizes[int(m.group(1))] = (size, path)
         return out
 
     def prune_headers(self) -> None:
@@ -82,3 +124,12 @@ class Spool:
             if hdr.stem not in used:
                 hdr.unlink(missing_ok=True)
                 self._headers.discard(hdr.stem)
+
+
+def _fsync_dir(path: Path) -> None:
+    if hasattr(os, "O_DIRECTORY"):
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

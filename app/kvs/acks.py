@@ -22,13 +22,31 @@ class AckEventType(StrEnum):
     IDLE = "IDLE"
 
 
+class RefusalScope(StrEnum):
+    """What an ERROR ack means for the producer (kvs-protocol.md §3.1, §6.3)."""
+
+    RETRY = "retry"  # the service failed: send the fragment again on a new connection
+    FRAGMENT = "fragment"  # this fragment can never be taken: skip it, go on with the next
+    STREAM = "stream"  # the stream cannot take any data (not active, deleted, KMS key): stop the run
+
+
 @dataclass(frozen=True)
 class AckError:
     error_id: int
     code: str
     meaning: str  # plain language, for people
     retriable: bool
+    remedy: str = ""  # what the user can do, for refusals of the whole stream
 
+    @property
+    def scope(self) -> RefusalScope:
+        if self.retriable:
+            return RefusalScope.RETRY
+        return RefusalScope.STREAM if self.remedy else RefusalScope.FRAGMENT
+
+
+_KMS_REMEDY = ("Check the stream's KMS key in AWS KMS (enabled, not scheduled for deletion, usable by these "
+               "credentials), or recreate the stream with the AWS managed key.")
 
 # ErrorId table (kvs-protocol.md §3.1: DOC API_dataplane_PutMedia, PIC retry rules, AJ1 names).
 _ERRORS = [
@@ -41,20 +59,22 @@ _ERRORS = [
     AckError(4005, "MORE_THAN_ONE_TRACK_FOUND", "The MKV has more than one track (old limit).", False),
     AckError(4006, "INVALID_MKV_DATA", "The data is not valid Matroska (MKV).", False),
     AckError(4007, "INVALID_PRODUCER_TIMESTAMP", "The producer timestamp is not valid.", False),
-    AckError(4008, "STREAM_NOT_ACTIVE", "The stream no longer exists or is not active.", False),
+    AckError(4008, "STREAM_NOT_ACTIVE", "The stream no longer exists or is not active.", False,
+             "Check the stream in the Kinesis Video console; recreate it if it was deleted."),
     AckError(4009, "FRAGMENT_METADATA_LIMIT_REACHED", "Too many metadata tags on a fragment.", False),
     AckError(4010, "TRACK_NUMBER_MISMATCH", "A frame names a track that the MKV header does not declare.",
              False),
     AckError(4011, "FRAMES_MISSING_FOR_TRACK", "A fragment has no frames for a track in the header.", False),
     AckError(4012, "MORE_THAN_ALLOWED_TRACKS_FOUND", "The MKV declares more tracks than allowed (3).", False),
-    AckError(4500, "KMS_KEY_ACCESS_DENIED", "Access to the stream's KMS key was denied.", False),
-    AckError(4501, "KMS_KEY_DISABLED", "The stream's KMS key is disabled.", False),
-    AckError(4502, "KMS_KEY_VALIDATION_ERROR", "The stream's KMS key failed validation.", False),
-    AckError(4503, "KMS_KEY_UNAVAILABLE", "The stream's KMS key is unavailable.", False),
-    AckError(4504, "KMS_KEY_INVALID_USAGE", "The stream's KMS key cannot be used this way.", False),
-    AckError(4505, "KMS_KEY_INVALID_STATE", "The stream's KMS key is in an invalid state.", False),
-    AckError(4506, "KMS_KEY_NOT_FOUND", "The stream's KMS key was not found.", False),
-    AckError(4507, "STREAM_DELETED", "The stream was deleted.", False),
+    AckError(4500, "KMS_KEY_ACCESS_DENIED", "Access to the stream's KMS key was denied.", False, _KMS_REMEDY),
+    AckError(4501, "KMS_KEY_DISABLED", "The stream's KMS key is disabled.", False, _KMS_REMEDY),
+    AckError(4502, "KMS_KEY_VALIDATION_ERROR", "The stream's KMS key failed validation.", False, _KMS_REMEDY),
+    AckError(4503, "KMS_KEY_UNAVAILABLE", "The stream's KMS key is unavailable.", False, _KMS_REMEDY),
+    AckError(4504, "KMS_KEY_INVALID_USAGE", "The stream's KMS key cannot be used this way.", False, _KMS_REMEDY),
+    AckError(4505, "KMS_KEY_INVALID_STATE", "The stream's KMS key is in an invalid state.", False, _KMS_REMEDY),
+    AckError(4506, "KMS_KEY_NOT_FOUND", "The stream's KMS key was not found.", False, _KMS_REMEDY),
+    AckError(4507, "STREAM_DELETED", "The stream was deleted.", False,
+             "Recreate the stream (or pick another one) and start again."),
     AckError(5000, "INTERNAL_ERROR", "Internal service error; the fragment will be sent again.", True),
     AckError(5001, "ARCHIVAL_ERROR", "The service failed to store the fragment; it will be sent again.", True),
 ]

@@ -10,8 +10,11 @@ TLS is verified with botocore's CA bundle, which honours AWS_CA_BUNDLE and ``ca_
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import email.utils
 import ssl
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +36,10 @@ from app.errors import ClockSkewError, CredentialsError, KvsStudioError, Service
 from app.logging_setup import register_secret
 
 SKEW_MARKERS = ("Signature expired", "Signature not yet current", "RequestExpired", "RequestTimeTooSkewed")
+REGION_MARKER = "scoped to a valid region"  # the service's words for a signature made for another region
+NO_CREDENTIALS = ("No AWS credentials found (environment, ~/.aws, profile or SSO). Configure them (e.g. "
+                  "`aws configure`), or stream to the local endpoint instead: run `kvs-studio local-endpoint` "
+                  "and pass --endpoint-url http://127.0.0.1:4567 with the keys it prints.")
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,8 @@ class KvsControl:
         self.region = region or entry_region or self.session.get_config_variable("region")
         if not self.region:
             raise KvsStudioError("No AWS region: pass --region or set AWS_DEFAULT_REGION.")
+        if endpoint_url is None:
+            check_region(self.session, self.region)  # else botocore would build a host name that does not exist
         self.endpoint_url = endpoint_url
         self._config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10, read_timeout=20,
                               user_agent_extra="kvs-studio")
@@ -108,8 +117,7 @@ class KvsControl:
         except (PartialCredentialsError, BotoCoreError) as exc:
             raise CredentialsError(f"AWS credentials are incomplete: {exc}") from None
         if creds is None:
-            raise CredentialsError("No AWS credentials found (environment, ~/.aws, profile or SSO). "
-                                   "Configure them, or use the local endpoint.")
+            raise CredentialsError(NO_CREDENTIALS)
         frozen = creds.get_frozen_credentials()
         for secret in (frozen.secret_key, frozen.token):  # from any provider, refreshed ones too
             register_secret(secret)
@@ -136,6 +144,24 @@ class KvsControl:
     def create(self, stream: str, retention_hours: int = 24, media_type: str = "video/h264") -> None:
         self._call("create_stream", stream, StreamName=stream, DataRetentionInHours=retention_hours,
                    MediaType=media_type)
+
+    def wait_active(self, stream: str, timeout_s: float = 120.0, poll_s: float = 1.0,
+                    on_wait: Callable[[StreamDescription], None] | None = None) -> StreamDescription:
+        """Poll DescribeStream until the stream is ACTIVE: a new stream is CREATING for a few seconds and
+        the service refuses GetDataEndpoint and PutMedia until then."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            desc = self.describe(stream)
+            if desc.status == "ACTIVE":
+                return desc
+            if desc.status == "DELETING":
+                raise StreamNotFound(f"Stream {stream!r} is being deleted. Pick another stream or create a new one.")
+            if time.monotonic() >= deadline:
+                raise ServiceError(f"Stream {stream!r} is still {desc.status} after {timeout_s:.0f} s; try again "
+                                   "in a minute, or check it in the Kinesis Video console.", retriable=False)
+            if on_wait is not None:
+                on_wait(desc)
+            time.sleep(poll_s)
 
     def list_streams(self, prefix: str = "") -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {}
@@ -180,8 +206,7 @@ class KvsControl:
 
     def _translate(self, exc: Exception, stream: str) -> KvsStudioError:
         if isinstance(exc, NoCredentialsError):
-            return CredentialsError("No AWS credentials found (environment, ~/.aws, profile or SSO). "
-                                    "Configure them, or use the local endpoint.")
+            return CredentialsError(NO_CREDENTIALS)
         if isinstance(exc, SSLError):
             return tls_error_message(str(exc.kwargs.get("endpoint_url", "")), str(exc.kwargs.get("error", exc)))
         if isinstance(exc, EndpointConnectionError):
@@ -197,6 +222,26 @@ class KvsControl:
         return ServiceError(f"Kinesis Video call failed: {exc}")
 
 
+def known_regions(session: botocore.session.Session) -> list[str]:
+    """Every region botocore knows for Kinesis Video, in every partition."""
+    out: set[str] = set()
+    for partition in session.get_available_partitions():
+        out.update(session.get_available_regions("kinesisvideo", partition))
+    return sorted(out)
+
+
+def unknown_region_message(region: str, candidates: list[str]) -> str:
+    near = difflib.get_close_matches(region, candidates, n=3, cutoff=0.5) or candidates[:3]
+    return (f"Unknown AWS region {region!r} for Kinesis Video Streams. Did you mean "
+            f"{', '.join(near)}? (`aws ec2 describe-regions` lists them; --region sets it.)")
+
+
+def check_region(session: botocore.session.Session, region: str) -> None:
+    regions = known_regions(session)
+    if regions and region not in regions:
+        raise KvsStudioError(unknown_region_message(region, regions))
+
+
 def tls_error_message(url: str, detail: str) -> KvsStudioError:
     reason = detail.split("certificate verify failed:")[-1].split("(_ssl")[0].strip() or detail
     return CredentialsError(f"The TLS certificate of {url or 'the endpoint'} could not be verified ({reason}). "
@@ -210,6 +255,13 @@ def classify_http_error(status: int, code: str, message: str, server_date: str |
 
     if any(m in message or m in code for m in SKEW_MARKERS):
         return ClockSkewError(clock_skew_message(server_date, signed_at))
+    if REGION_MARKER in message:
+        region = message.split("not '")[-1].split("'")[0] if "not '" in message else "?"
+        regions = known_regions(botocore.session.get_session())
+        if region not in regions:
+            return KvsStudioError(unknown_region_message(region, regions))
+        return KvsStudioError(f"The endpoint does not serve region {region!r}: pass the region it serves with "
+                              "--region.")
     if code in ("UnrecognizedClientException", "InvalidSignatureException", "IncompleteSignatureException",
                 "MissingAuthenticationTokenException", "ExpiredTokenException", "InvalidClientTokenId",
                 "AccessDeniedException", "NotAuthorizedException") or status in (401, 403):

@@ -40,6 +40,15 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
+def _plain(exc: BaseException) -> str:
+    """FFmpeg's words without PyAV's ``[Errno N]`` prefix and file name."""
+    import av
+
+    if isinstance(exc, av.FFmpegError) and exc.strerror:
+        return str(exc.strerror)
+    return str(exc)
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -68,8 +77,15 @@ class FileSource:
             self._container = av.open(str(self.path))
         except FileNotFoundError:
             raise SourceError(f"Video file not found: {self.path}") from None
+        except IsADirectoryError:
+            raise SourceError(f"{self.path} is a folder, not a video file.") from None
+        except PermissionError:
+            raise SourceError(f"Cannot read {self.path}: permission denied.") from None
+        except (av.InvalidDataError, av.error.EOFError):
+            raise SourceError(f"{self.path.name} is not a video file PyAV can read (corrupt, empty, or not "
+                              "a video).") from None
         except (av.FFmpegError, OSError, ValueError) as exc:
-            raise SourceError(f"Cannot read video file {self.path.name}: {exc}") from None
+            raise SourceError(f"Cannot read video file {self.path.name}: {_plain(exc)}") from None
         if not self._container.streams.video:
             self._container.close()
             raise SourceError(f"{self.path.name} has no video track.")
@@ -90,7 +106,7 @@ class FileSource:
             raise SourceError(f"{self.path.name} contains no decodable video frames.") from None
         except (av.FFmpegError, ValueError) as exc:
             self._container.close()
-            raise SourceError(f"Cannot decode {self.path.name}: {exc}") from None
+            raise SourceError(f"Cannot decode the video of {self.path.name}: {_plain(exc)}") from None
         self.info = SourceInfo(self._first.width, self._first.height, float(rate), live=False,
                                duration_s=duration, description=f"file {self.path.name}")
 
@@ -121,7 +137,7 @@ class FileSource:
                 yield RawFrame(index, ts, frame)
                 index += 1
         except (av.FFmpegError, ValueError) as exc:
-            raise SourceError(f"{self.path.name} could not be decoded after frame {index}: {exc}") from None
+            raise SourceError(f"{self.path.name} could not be decoded after frame {index}: {_plain(exc)}") from None
 
     def close(self) -> None:
         self._container.close()

@@ -243,9 +243,16 @@ class DestinationPicker(QWidget):
             return
         name, hours = dialog.name.text().strip(), dialog.retention.value()
         dest = self.destination()
-        task = self._run(lambda: dest.control().create(name, hours))
-        task.done.connect(lambda _r: (self.info.emit(f"Created stream {name}."), self.stream.setEditText(name),
-                                      self.load_streams()))
+
+        def create() -> None:
+            control = dest.control()
+            control.create(name, hours)
+            control.wait_active(name)  # CREATING for a few seconds: the service takes no data until ACTIVE
+
+        self.info.emit(f"Creating stream {name}…")
+        task = self._run(create)
+        task.done.connect(lambda _r: (self.info.emit(f"Created stream {name}; it is ACTIVE."),
+                                      self.stream.setEditText(name), self.load_streams()))
 
     def _run(self, fn, report: bool = True, on_done: Callable[[object], object] | None = None,  # type: ignore[no-untyped-def]
              on_failed: Callable[[str], object] | None = None) -> Task:

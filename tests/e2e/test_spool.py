@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -45,4 +46,37 @@ def test_spool_survives_a_crash_and_is_sent_first(tmp_path: Path, endpoint: Endp
     assert f"{len(kept)} fragments kept from an earlier run" in second.stdout
     assert not list((spool / "sp").glob("*.frag"))  # all acknowledged, so all removed
     frames = decode_indices(b"".join(stored_fragments(endpoint, "sp")))
+    assert frames == list(range(15 * len(kept))) + list(range(90))
+
+
+def test_a_spool_older_than_the_buffer_window_is_sent_whole_and_first(tmp_path: Path,
+                                                                      endpoint: EndpointThread) -> None:
+    """The memory buffer's time window (here 2 s) must not judge fragments an earlier run left on disk."""
+    clip = make_mp4(tmp_path / "clip.mp4", frames=90)  # 6 s at 15 fps
+    spool = tmp_path / "spool"
+    client("kinesisvideo", endpoint.url).create_stream(StreamName="old", DataRetentionInHours=1)
+    endpoint.endpoint.set_faults("old", FaultPlan(refuse_connections=10_000))
+    proc = subprocess.Popen([sys.executable, "-m", "app", "stream", "--stream", "old", "--source", str(clip),
+                             "--endpoint-url", endpoint.url, "--fragment-seconds", "1", "--spool", str(spool)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cli_env())
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "reconnecting" in line and len(list((spool / "old").glob("*.frag"))) >= 3:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    kept = sorted((spool / "old").glob("*.frag"))
+    newest_ms = max(int(p.name.split("-")[0]) for p in kept)
+    window_s = 2.0
+    while time.time() * 1000 < newest_ms + (window_s + 1) * 1000:  # the scenario: that run is now older than
+        time.sleep(0.05)                                             # the next run's window
+
+    endpoint.endpoint.set_faults("old", FaultPlan())
+    second = run_cli("--stream", "old", "--source", str(clip), "--endpoint-url", endpoint.url,
+                     "--fragment-seconds", "1", "--buffer-seconds", str(window_s), "--spool", str(spool))
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "dropped unsent" not in second.stdout
+    assert f"summary: {len(kept) + 6} fragments" in second.stdout
+    assert not list((spool / "old").glob("*.frag"))
+    frames = decode_indices(b"".join(stored_fragments(endpoint, "old")))
     assert frames == list(range(15 * len(kept))) + list(range(90))

@@ -4,10 +4,12 @@ What the endpoint stored is decoded with PyAV and compared with the source, fram
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import av
@@ -17,6 +19,7 @@ from app.localkvs.faults import FaultPlan
 from app.localkvs.server import EndpointThread
 from tests import mediagen
 from tests.conftest import REGION, TEST_KEYS, client, make_endpoint
+from tests.connect_proxy import ConnectProxy
 from tests.mediagen import decode_indices
 from tests.tls import make_cert
 
@@ -87,8 +90,19 @@ def test_file_streams_every_frame_once_in_order(clip: Path, data_dir: Path) -> N
 
 def test_realtime_pace_takes_the_clip_duration(clip: Path, endpoint: EndpointThread) -> None:
     client("kinesisvideo", endpoint.url).create_stream(StreamName="rt", DataRetentionInHours=1)
+    started = time.monotonic()
     proc = run_cli("--stream", "rt", "--source", str(clip), "--endpoint-url", endpoint.url)
+    elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # Pacing is a lower bound, whatever the machine's speed: 75 frames at 15 fps cannot go out in under 5 s,
+    # and the service receives the last fragment at least 2 s (+ a frame) after the first one is complete.
+    assert elapsed >= FRAMES / 15
+    frags = sorted(client("kinesis-video-archived-media", endpoint.url).list_fragments(StreamName="rt")["Fragments"],
+                   key=lambda f: f["ProducerTimestamp"])
+    producer = [f["ProducerTimestamp"].timestamp() for f in frags]
+    server = [f["ServerTimestamp"].timestamp() for f in frags]
+    assert [round(b - a, 1) for a, b in itertools.pairwise(producer)] == [2.0, 2.0]
+    assert server[-1] - server[0] >= 2.0
     # acks were printed while streaming: BUFFERING of fragment 1 before RECEIVED of the last one
     lines = proc.stdout.splitlines()
     first_received = next(i for i, ln in enumerate(lines) if "RECEIVED" in ln)
@@ -116,6 +130,33 @@ def test_tls_with_aws_ca_bundle(clip: Path, data_dir: Path, tmp_path: Path) -> N
         ep.stop()
 
 
+def test_putmedia_goes_through_https_proxy_unless_no_proxy(clip: Path, data_dir: Path, tmp_path: Path) -> None:
+    """Like botocore for the control plane, PutMedia honours HTTPS_PROXY, and NO_PROXY exempts a host."""
+    cert, key = make_cert(tmp_path)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    ep = make_endpoint(data_dir, ssl_context=ctx)
+    target = ep.url.removeprefix("https://")
+    try:
+        with ConnectProxy() as proxy:
+            env = {"AWS_CA_BUNDLE": str(cert), "HTTPS_PROXY": proxy.url, "NO_PROXY": ""}
+            proc = run_cli("--stream", "px", "--source", str(clip), "--endpoint-url", ep.url, "--create", "--pace",
+                           "fast", env_extra=env)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            # the control plane (botocore keeps one connection) and PutMedia, all tunnelled to the endpoint
+            assert len(proxy.tunnels) >= 2
+            assert set(proxy.tunnels) == {target}
+            assert max(proxy.upstream_bytes) > clip.stat().st_size // 2  # the video went through it
+            assert_every_frame_once_in_order(ep, "px", verify=str(cert))
+            putmedia_tunnels = len(proxy.tunnels)
+            bypass = run_cli("--stream", "px", "--source", str(clip), "--endpoint-url", ep.url, "--pace", "fast",
+                             env_extra={**env, "NO_PROXY": "127.0.0.1"})
+            assert bypass.returncode == 0, bypass.stdout + bypass.stderr
+            assert len(proxy.tunnels) == putmedia_tunnels  # nothing went through the proxy
+    finally:
+        ep.stop()
+
+
 def test_missing_stream_is_a_clear_error(clip: Path, endpoint: EndpointThread) -> None:
     proc = run_cli("--stream", "nope", "--source", str(clip), "--endpoint-url", endpoint.url)
     assert proc.returncode == 2
@@ -127,11 +168,17 @@ def test_bad_files_fail_before_anything_is_sent(tmp_path: Path, endpoint: Endpoi
     client("kinesisvideo", endpoint.url).create_stream(StreamName="b", DataRetentionInHours=1)
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(4000))
-    for path, words in ((corrupt, "cannot"), (tmp_path / "missing.mp4", "not found")):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a video\n")
+    cases = ((corrupt, "corrupt.mp4 is not a video file PyAV can read"),
+             (text, "notes.txt is not a video file PyAV can read"),
+             (tmp_path / "missing.mp4", "Video file not found"), (tmp_path, "is a folder, not a video file"))
+    for path, words in cases:
         proc = run_cli("--stream", "b", "--source", str(path), "--endpoint-url", endpoint.url)
         assert proc.returncode == 2, proc.stdout + proc.stderr
-        assert words in proc.stderr.lower()
+        assert words in proc.stderr
         assert "Traceback" not in proc.stderr
+        assert "Errno" not in proc.stderr
     archived = client("kinesis-video-archived-media", endpoint.url)
     assert archived.list_fragments(StreamName="b")["Fragments"] == []
 

@@ -1,15 +1,26 @@
-"""FragmentBuffer: kept until acknowledged; overflow drops whole old fragments and counts them."""
+"""FragmentBuffer: kept until acknowledged; overflow drops whole old fragments and counts them, or, when the
+spool has a durable copy, only evicts their bytes from memory; fragments from an earlier run are bounded
+by the spool, never by the memory window."""
 
 from __future__ import annotations
 
-from app.engine.buffer import FragmentBuffer
+from pathlib import Path
+
+from app.engine.buffer import BufferedFragment, FragmentBuffer
 
 
-def fill(buf: FragmentBuffer, fragments: int, frames: int = 3, size: int = 100, step_ms: int = 2000) -> None:
-    for seq in range(fragments):
+def fill(buf: FragmentBuffer, fragments: int, frames: int = 3, size: int = 100, step_ms: int = 2000,
+         first: int = 0) -> None:
+    for seq in range(first, first + fragments):
         for i in range(frames):
             buf.add_frame(seq, seq * step_ms, b"x" * size, seq * frames + i)
         buf.seal(seq)
+
+
+def drops(buf: FragmentBuffer) -> list[tuple[int, str]]:
+    seen: list[tuple[int, str]] = []
+    buf.on_drop = lambda f, why: seen.append((f.seq, why))
+    return seen
 
 
 def test_kept_until_finished_in_order() -> None:
@@ -30,11 +41,10 @@ def test_kept_until_finished_in_order() -> None:
 
 
 def test_overflow_by_bytes_drops_oldest_whole_fragments() -> None:
-    dropped = []
     buf = FragmentBuffer(max_bytes=1000, max_seconds=1e9)
-    buf.on_drop = dropped.append
+    seen = drops(buf)
     fill(buf, 5)  # 300 bytes each
-    assert [f.seq for f in dropped] == [0, 1]
+    assert seen == [(0, "the buffer is full"), (1, "the buffer is full")]
     assert buf.dropped == 2
     assert buf.first_pending() == 2
 
@@ -46,12 +56,65 @@ def test_overflow_by_duration() -> None:
     assert buf.first_pending() == 3
 
 
-def test_open_fragment_is_never_dropped() -> None:
-    buf = FragmentBuffer(max_bytes=50, max_seconds=1e9)
-    for i in range(10):
+def test_a_fragment_that_is_still_open_is_never_dropped() -> None:
+    buf = FragmentBuffer(max_bytes=250, max_seconds=1e9)
+    seen = drops(buf)
+    for i in range(3):  # fragment 0 is open (not sealed) ...
         buf.add_frame(0, 0, b"x" * 100, i)
-    assert buf.dropped == 0
-    assert buf.get(0).frames == 10  # type: ignore[union-attr]
+    for i in range(3):  # ... when fragment 1 starts and both are far over the bound
+        buf.add_frame(1, 2000, b"x" * 100, 3 + i)
+    assert seen == []
+    assert [f.seq for f in buf.pending()] == [0, 1]
+    buf.seal(0)  # once sealed, it is the oldest sealed one and goes
+    assert seen == [(0, "the buffer is full")]
+
+
+def test_with_a_durable_copy_only_the_bytes_leave_memory(tmp_path: Path) -> None:
+    buf = FragmentBuffer(max_bytes=1000, max_seconds=1e9)
+    seen = drops(buf)
+
+    def spool(frag: BufferedFragment) -> Path:
+        path = tmp_path / f"{frag.seq}.frag"
+        path.write_bytes(bytes(frag.data or b""))
+        return path
+
+    buf.on_seal = spool
+    fill(buf, 5)
+    assert seen == []  # nothing lost: the two oldest live on disk only
+    assert [f.data is None for f in buf.pending()] == [True, True, False, False, False]
+    assert buf.read(0, 0) == (b"", True)
+    assert FragmentBuffer.read_spooled(buf.get(0)) == b"x" * 300  # type: ignore[arg-type]
+    assert buf.stats() == (5, 1500, 8.0)
+
+
+def test_earlier_runs_fragments_are_not_bounded_by_the_memory_window(tmp_path: Path) -> None:
+    buf = FragmentBuffer(max_bytes=10**9, max_seconds=3)
+    seen = drops(buf)
+    old = tmp_path / "old.frag"
+    old.write_bytes(b"y" * 500)
+    buf.add_spooled(-1, 0, old, 500, 10, b"header")  # timecode 0: hours before this run
+    fill(buf, 3, first=1000)  # this run starts far later than the 3 s window
+    assert (-1, "the buffer is full") not in seen
+    assert buf.first_pending() == -1
+    assert buf.get(-1).earlier_run  # type: ignore[union-attr]
+
+
+def test_dropped_by_the_spool_is_counted_with_its_reason() -> None:
+    buf = FragmentBuffer()
+    seen = drops(buf)
+    fill(buf, 2)
+    buf.drop(2000, "the spool is full")
+    assert seen == [(1, "the spool is full")]
+    assert buf.dropped == 1
+
+
+def test_abandon_keeps_what_has_a_durable_copy(tmp_path: Path) -> None:
+    buf = FragmentBuffer()
+    buf.on_seal = lambda f: tmp_path / f"{f.seq}" if f.seq % 2 == 0 else None
+    fill(buf, 4)
+    buf.add_frame(4, 8000, b"z", 99)  # open, never sealed
+    assert buf.abandon_all() == (3, 2)  # 1, 3 and the open 4 are lost; 0 and 2 are on disk
+    assert buf.dropped == 3
 
 
 def test_listener_called_on_changes() -> None:

@@ -153,3 +153,99 @@ def test_clock_skew_during_streaming_stops_with_the_measured_skew(clip: Path, en
     assert "40 min behind the service" in result.error  # measured from the signing time
     gave_up = [e for e in rec.of(ConnectionState) if e.state == "gave_up"]
     assert gave_up
+
+
+def test_an_encoder_that_dies_ends_the_run_with_a_message(clip: Path, endpoint: EndpointThread,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault injected into our own encoder (PyAV itself never fails here): capture must not deadlock on
+    its full queue, and the run must end at once with the reason."""
+    from app.media.encoder import H264Encoder
+
+    client("kinesisvideo", endpoint.url).create_stream(StreamName="enc", DataRetentionInHours=1)
+    real = H264Encoder.encode
+    calls = {"n": 0}
+
+    def dying(self: H264Encoder, frame, force_key: bool):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] > 20:
+            raise RuntimeError("encoder exploded")
+        return real(self, frame, force_key)
+
+    monkeypatch.setattr(H264Encoder, "encode", dying)
+    rec = Recorder()
+    engine = Engine(StreamSettings(stream="enc", source=str(clip), region=REGION, endpoint_url=endpoint.url,
+                                   realtime=False), rec)
+    engine.prepare()
+    engine.start()
+    result = engine.wait(30)
+    assert result is not None, "the run hung after its encoder died"
+    assert result.error == "Internal error in kvs-encode: encoder exploded"
+    assert not result.ok
+    assert not any(t.is_alive() for t in engine._threads[:2])
+
+
+def test_an_uploader_that_dies_stops_a_live_source(endpoint: EndpointThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A live source never ends by itself: when the upload cannot go on, capture must be stopped."""
+    from app.engine.putmedia_connection import PutMediaConnection
+
+    client("kinesisvideo", endpoint.url).create_stream(StreamName="upd", DataRetentionInHours=1)
+
+    async def broken(self: PutMediaConnection, http: object) -> None:
+        raise RuntimeError("uploader exploded")
+
+    monkeypatch.setattr(PutMediaConnection, "run", broken)
+    rec = Recorder()
+    engine = Engine(StreamSettings(stream="upd", source="testpattern", width=320, height=240, fps=15,
+                                   region=REGION, endpoint_url=endpoint.url), rec)
+    engine.prepare()
+    engine.start()
+    result = engine.wait(30)
+    assert result is not None, "the run hung after its uploader died"
+    assert result.error == "Upload stopped by an internal error: uploader exploded"
+    assert [e.state for e in rec.of(ConnectionState)][-1] == "gave_up"
+
+
+def test_rotation_asks_for_the_data_endpoint_again(clip: Path, endpoint: EndpointThread) -> None:
+    client("kinesisvideo", endpoint.url).create_stream(StreamName="rot2", DataRetentionInHours=1)
+    rec = Recorder()
+    engine = Engine(StreamSettings(stream="rot2", source=str(clip), region=REGION, endpoint_url=endpoint.url,
+                                   fragment_seconds=1.0, uploader=UploaderSettings(rotate_s=1.5)), rec)
+    engine.prepare()
+    assert engine.control is not None
+    asked: list[str] = []
+    real = engine.control.data_endpoint
+
+    def counting(stream: str, api: str = "PUT_MEDIA") -> str:  # a spy: the real call, counted
+        asked.append(api)
+        return real(stream, api)
+
+    engine.control.data_endpoint = counting  # type: ignore[method-assign]
+    engine.start()
+    result = engine.wait(120)
+    assert result is not None
+    assert result.ok, result
+    connects = [e for e in rec.of(ConnectionState) if e.state == "connected"]
+    assert asked.count("PUT_MEDIA") == len(connects) >= 3
+
+
+def test_a_stream_deleted_while_streaming_stops_the_run_and_keeps_the_video(tmp_path: Path,
+                                                                           endpoint: EndpointThread) -> None:
+    """The next connection (here a rotation) finds the stream gone: the run stops with the reason instead of
+    retrying forever, and what was not stored stays in the spool."""
+    kv = client("kinesisvideo", endpoint.url)
+    kv.create_stream(StreamName="gone", DataRetentionInHours=1)
+    rec = Recorder()
+    spool = tmp_path / "spool"
+    engine = Engine(StreamSettings(stream="gone", source="testpattern", width=320, height=240, fps=15,
+                                   fragment_seconds=1.0, region=REGION, endpoint_url=endpoint.url, spool_dir=spool,
+                                   uploader=UploaderSettings(rotate_s=2.0)), rec)
+    engine.prepare()
+    engine.start()
+    rec.wait_for(lambda r: any(e.state == "PERSISTED" for e in r.of(FragmentUpdate)))
+    kv.delete_stream(StreamARN=kv.describe_stream(StreamName="gone")["StreamInfo"]["StreamARN"])
+    result = engine.wait(60)
+    assert result is not None, "the run did not stop"
+    assert result.error is not None
+    assert result.error.startswith("Stream gone no longer exists")
+    assert result.kept >= 1
+    assert len(list((spool / "gone").glob("*.frag"))) == result.kept
