@@ -9,6 +9,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from app.errors import KvsStudioError
+from app.logging_setup import redact
 
 
 class Task(QObject):
@@ -28,8 +29,8 @@ class Task(QObject):
             result = self._fn()
         except KvsStudioError as exc:
             self._emit("failed", exc.user_message)
-        except Exception as exc:
-            self._emit("failed", f"{exc.__class__.__name__}: {exc}")
+        except Exception as exc:  # shown as is in the banner: masked like a log line
+            self._emit("failed", redact(f"{exc.__class__.__name__}: {exc}"))
         else:
             self._emit("done", result)
 
