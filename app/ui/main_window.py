@@ -215,7 +215,7 @@ class MainWindow(QMainWindow):
         s.setValue("fps", self.fps.currentData())
         s.setValue("bitrate", self.bitrate.currentData())
         s.setValue("region", self.picker.region.currentData())
-        s.setValue("credentials", self.picker.credentials_to_remember())  # a name ("keyring:work"), never a secret
+        s.setValue("credentials", self.picker.chooser.to_remember())  # a name ("keyring:work"), never a secret
         s.remove("profile")
         s.setValue("stream", self.picker.stream_name())
         s.setValue("geometry", self.saveGeometry())

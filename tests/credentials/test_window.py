@@ -27,8 +27,9 @@ from app.credentials.store import KeyringStore
 from app.localkvs.auth import KeyPair
 from app.localkvs.embedded import EmbeddedEndpoint
 from app.localkvs.server import EndpointConfig, EndpointThread, LocalEndpoint
+from app.ui.credentials_chooser import ADD_CREDENTIALS
 from app.ui.credentials_dialog import CredentialsDialog
-from app.ui.destination import ADD_CREDENTIALS, DestinationPicker
+from app.ui.destination import DestinationPicker
 from app.ui.main_window import MainWindow
 from tests.conftest import REGION
 from tests.credentials.helpers import kvs
@@ -75,7 +76,7 @@ def open_window(qtbot, tmp_path: Path, settings: str = "settings.ini") -> MainWi
 def to_aws_region(qtbot, picker: DestinationPicker) -> None:  # type: ignore[no-untyped-def]
     with qtbot.waitSignal(picker.credentials_loaded, timeout=10000):
         picker.region.setCurrentIndex(picker.region.findData(REGION))
-        picker.reload_keyring()
+        picker.chooser.reload()
 
 
 def items(picker: DestinationPicker) -> list[str]:
@@ -86,8 +87,8 @@ def choose_add(picker: DestinationPicker) -> CredentialsDialog:
     i = picker.credentials.findData(ADD_CREDENTIALS)
     picker.credentials.setCurrentIndex(i)
     picker.credentials.activated.emit(i)  # what a click on the item does
-    assert isinstance(picker.dialog, CredentialsDialog)
-    return picker.dialog
+    assert isinstance(picker.chooser.dialog, CredentialsDialog)
+    return picker.chooser.dialog
 
 
 def fill(qtbot, dialog: CredentialsDialog, name: str, keys: KeyPair, region: str = REGION) -> None:  # type: ignore[no-untyped-def]
@@ -157,8 +158,8 @@ def test_add_in_the_dialog_then_stream_with_it_then_remove(qtbot, aws: EndpointT
         assert secret not in win.log_panel.view.toPlainText()
 
     # Remove, after a confirmation.
-    picker.remove_selected()
-    box = picker.dialog
+    picker.chooser.remove_action.trigger()
+    box = picker.chooser.dialog
     assert isinstance(box, QMessageBox)
     assert "Remove “work (ASIA…0001)” from the OS keyring?" in box.text()
     with qtbot.waitSignal(picker.credentials_loaded, timeout=10000, check_params_cb=lambda e: e == []):
@@ -224,10 +225,10 @@ def test_rename_replace_and_the_last_entry_is_remembered(qtbot, aws: EndpointThr
     picker = win.picker
     to_aws_region(qtbot, picker)
     assert picker.credentials.currentText() == "work (AKIA…0001)"
-    assert picker.manage.isEnabled()
+    assert picker.chooser.manage.isEnabled()
 
-    picker.rename_selected()
-    prompt = picker.dialog
+    picker.chooser.rename_action.trigger()
+    prompt = picker.chooser.dialog
     assert isinstance(prompt, QInputDialog)
     prompt.setTextValue("office")
     with qtbot.waitSignal(picker.credentials_loaded, timeout=10000,
@@ -235,8 +236,8 @@ def test_rename_replace_and_the_last_entry_is_remembered(qtbot, aws: EndpointThr
         prompt.accept()
     assert picker.credentials.currentText() == "office (AKIA…0001)"
 
-    picker.replace_selected()
-    dialog = picker.dialog
+    picker.chooser.replace_action.trigger()
+    dialog = picker.chooser.dialog
     assert isinstance(dialog, CredentialsDialog)
     assert dialog.name.text() == "office"
     assert dialog.name.isReadOnly()
@@ -253,7 +254,7 @@ def test_rename_replace_and_the_last_entry_is_remembered(qtbot, aws: EndpointThr
 
     again = open_window(qtbot, tmp_path)
     to_aws_region(qtbot, again.picker)
-    assert again.picker.credentials_choice() == "keyring:office"
+    assert again.picker.chooser.choice() == "keyring:office"
     assert again.picker.destination().keyring_entry == "office"
     again.close()
     assert {op for op, _ in calls} == {"get_password", "set_password", "delete_password"}
@@ -282,7 +283,7 @@ def test_no_keyring_is_shown_in_the_window(qtbot, aws: EndpointThread, no_keyrin
     i = picker.credentials.findData(ADD_CREDENTIALS)
     picker.credentials.setCurrentIndex(i)
     picker.credentials.activated.emit(i)
-    assert picker.dialog is None  # nowhere to save to: no dialog, a plain message instead
+    assert picker.chooser.dialog is None  # nowhere to save to: no dialog, a plain message instead
     assert win.banner.isVisible()
     assert "No OS keyring is available" in win.banner.text()
     assert "never keeps a secret in a plain file" in win.banner.text()
