@@ -104,6 +104,8 @@ class CredentialsChooser(QWidget):
         if region:
             self._aws_region = region
         self._fill()
+        if not self._local:
+            self.reload()  # entries the CLI (or another window) saved since the last reading
 
     # -- the keyring ---------------------------------------------------------------------------------
 

@@ -74,9 +74,9 @@ def open_window(qtbot, tmp_path: Path, settings: str = "settings.ini") -> MainWi
 
 
 def to_aws_region(qtbot, picker: DestinationPicker) -> None:  # type: ignore[no-untyped-def]
-    with qtbot.waitSignal(picker.credentials_loaded, timeout=10000):
+    with qtbot.waitSignal(picker.credentials_loaded, timeout=10000):  # the keyring is read again
         picker.region.setCurrentIndex(picker.region.findData(REGION))
-        picker.chooser.reload()
+    qtbot.waitUntil(picker.busy.isHidden, timeout=20000)  # and every other call it started has ended
 
 
 def items(picker: DestinationPicker) -> list[str]:
