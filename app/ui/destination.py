@@ -173,8 +173,8 @@ class DestinationPicker(QWidget):
             self.error.emit(f"Cannot start the local endpoint: {exc}")
             return
         wanted = self.stream_name()
-        task = self._run(lambda: [s["StreamName"] for s in dest.control().list_streams()])
-        task.done.connect(lambda names: self._streams_done(names, wanted))
+        self._run(lambda: [s["StreamName"] for s in dest.control().list_streams()],
+                  on_done=lambda names: self._streams_done(names, wanted))  # type: ignore[arg-type]
 
     def _streams_done(self, names: list[str], wanted: str) -> None:
         self.stream.blockSignals(True)
@@ -197,9 +197,8 @@ class DestinationPicker(QWidget):
             control.wait_active(name)  # CREATING for a few seconds: the service takes no data until ACTIVE
 
         self.info.emit(f"Creating stream {name}…")
-        task = self._run(create)
-        task.done.connect(lambda _r: (self.info.emit(f"Created stream {name}; it is ACTIVE."),
-                                      self.stream.setEditText(name), self.load_streams()))
+        self._run(create, on_done=lambda _r: (self.info.emit(f"Created stream {name}; it is ACTIVE."),
+                                              self.stream.setEditText(name), self.load_streams()))
 
     def _run(self, fn, report: bool = True, on_done: Callable[[object], object] | None = None,  # type: ignore[no-untyped-def]
              on_failed: Callable[[str], object] | None = None) -> Task:
