@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,55 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REGION, TEST_KEYS, client, signing_credentials
+from tests.localkvs.helpers import EndpointProcess
 from tests.mediagen import count_frames, make_mkv
 from tests.putmedia_client import sign_put_media
-
-
-class EndpointProcess:
-    """``kvs-studio local-endpoint`` as a subprocess; streams ACTIVE at once unless ``extra`` says otherwise.
-    Its log (stderr) is collected in ``log_lines`` by a thread."""
-
-    def __init__(self, data_dir: Path, *extra: str) -> None:
-        env = dict(os.environ, AWS_ACCESS_KEY_ID=TEST_KEYS.access_key, AWS_SECRET_ACCESS_KEY=TEST_KEYS.secret_key)
-        if "--creating-seconds" not in extra:
-            extra = ("--creating-seconds", "0", *extra)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "local-endpoint", "--port", "0", "--data-dir", str(data_dir), *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        self.log_lines: list[str] = []
-        self._log_reader = threading.Thread(target=self._read_log, name="endpoint-log", daemon=True)
-        self._log_reader.start()
-        assert self.proc.stdout is not None
-        self.ready: dict = {}
-        for line in self.proc.stdout:  # blocks until the ready line (or exit)
-            if line.startswith("{"):
-                self.ready = json.loads(line)
-                break
-        assert self.ready.get("event") == "ready", "endpoint did not start"
-        self.url: str = self.ready["url"]
-
-    def _read_log(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.log_lines.append(line.rstrip("\n"))
-
-    def wait_for_log(self, pattern: str, timeout: float = 10.0) -> list[str]:
-        """Lines matching ``pattern`` (a regex), once at least one has arrived."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [line for line in list(self.log_lines) if re.search(pattern, line)]
-            if found:
-                return found
-            time.sleep(0.05)
-        raise AssertionError(f"no log line matching {pattern!r}; log: {self.log_lines}")
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def terminate(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(10)
 
 
 @pytest.fixture
