@@ -55,8 +55,9 @@ class ProtocolErrorLog(logging.LoggerAdapter):  # type: ignore[type-arg]
         exc = exc_info if isinstance(exc_info, BaseException) else (sys.exc_info()[1] if exc_info else None)
         if not isinstance(exc, HttpProcessingError):
             return False
-        first = str(exc.message or "").strip().splitlines()[0:1]
-        reason = scrub(first[0][:160]) if first else type(exc).__name__
+        # aiohttp quotes the offending bytes (a header value, maybe a token): keep only its words.
+        text = re.split(r"\s*(?::\s*)?(?:b'|b\"|bytearray\(|\n)", str(exc.message or ""), maxsplit=1)[0].strip()
+        reason = scrub(text[:160]) or type(exc).__name__
         peer = f" from {args[0]}" if args else ""
         log.info("refused a malformed HTTP request%s: %d %s", peer, exc.code, reason)
         return True
