@@ -81,8 +81,9 @@ def test_advertise_url_from_the_command_line(tmp_path: Path) -> None:
         assert kv.get_data_endpoint(StreamName="p", APIName="PUT_MEDIA")["DataEndpoint"] == "http://kvs.example.test:9000"
     finally:
         assert ep.terminate() == 0
-    bad = subprocess.run([sys.executable, "-m", "app", "local-endpoint", "--port", "0", "--data-dir", str(tmp_path / "e"),
-                          "--advertise-url", "kvs.example.test:9000"], capture_output=True, text=True, timeout=60,
+    bad = subprocess.run([sys.executable, "-m", "app", "local-endpoint", "--port", "0", "--data-dir",
+                          str(tmp_path / "e"), "--advertise-url", "kvs.example.test:9000"],
+                         capture_output=True, text=True, timeout=60,
                          env={"AWS_ACCESS_KEY_ID": TEST_KEYS.access_key, "AWS_SECRET_ACCESS_KEY": TEST_KEYS.secret_key,
                               "PATH": "/usr/bin:/bin"})
     assert bad.returncode == 2

@@ -22,7 +22,8 @@ def listed(url: str, stream: str) -> list[dict]:
 
 def stored_indices(url: str, stream: str) -> list[int]:
     numbers = [f["FragmentNumber"] for f in listed(url, stream)]
-    media = client("kinesis-video-archived-media", url).get_media_for_fragment_list(StreamName=stream, Fragments=numbers)
+    archived = client("kinesis-video-archived-media", url)
+    media = archived.get_media_for_fragment_list(StreamName=stream, Fragments=numbers)
     return decode_indices(media["Payload"].read())
 
 
