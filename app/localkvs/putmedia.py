@@ -185,6 +185,9 @@ class PutMediaSession:
         # The one log line for this error ack: a user of the endpoint sees why their producer was refused.
         log.info("putMedia %s: ERROR %d %s at timecode %s: %s", self.stream.name, err.error_id, err.code,
                  timecode, failure.reason)
+        # Fragments completed before the failure are stored and acknowledged first: the ERROR is the
+        # last ack of the response, which then ends (only the reader feeds this queue, so no deadlock).
+        await self.to_persist.join()
         await self._put(Ack(AckEventType.ERROR, timecode, number, err.error_id, err.code), frag)
         self.failed = True
         return False

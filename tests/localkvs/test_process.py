@@ -63,12 +63,14 @@ def test_kill_mid_fragment_leaves_only_whole_fragments(tmp_path: Path, procs: li
 
 
 def test_fault_switch_at_start_and_generated_keys(tmp_path: Path, procs: list[EndpointProcess]) -> None:
-    ep = EndpointProcess(tmp_path / "d", "--fault", "refuse_connections=1", "--fault", "error_5000=1")
+    ep = EndpointProcess(tmp_path / "d", "--fault", "refuse_connections=1", "--fault", "refuse_status=403",
+                         "--fault", "error_ack=4501:1", "--fault", "error_5000=2")
     procs.append(ep)
     client("kinesisvideo", ep.url).create_stream(StreamName="f", DataRetentionInHours=1)
     from tests.localkvs.helpers import put_media
 
-    assert put_media(ep.url, "f", make_mkv(15)).status == 400
+    assert put_media(ep.url, "f", make_mkv(15)).status == 403
+    assert put_media(ep.url, "f", make_mkv(15), read_timeout=5).events("ERROR")[0]["ErrorId"] == 4501
     assert put_media(ep.url, "f", make_mkv(15), read_timeout=5).events("ERROR")[0]["ErrorId"] == 5000
     assert len(put_media(ep.url, "f", make_mkv(15)).events("PERSISTED")) == 1
 
@@ -93,3 +95,7 @@ def test_bad_fault_switch_is_a_clear_error(tmp_path: Path) -> None:
                            str(tmp_path), "--fault", "explode=1"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "unknown fault switch" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "app", "local-endpoint", "--port", "0", "--data-dir",
+                           str(tmp_path), "--fault", "error_ack=4501"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "write error_ack=ERRORID:n[,n...]" in proc.stderr
