@@ -83,6 +83,7 @@ class DestinationPicker(QWidget):
         self.embedded = embedded
         self.region = QComboBox()
         self.region.addItem("Local endpoint (offline)", LOCAL)
+        self.region.setItemData(0, embedded.storage_note, Qt.ItemDataRole.ToolTipRole)
         for r in kvs_regions():
             self.region.addItem(r, r)
         self.credentials = QComboBox()
