@@ -52,10 +52,12 @@ class EndpointProcess:
         self._log_reader.start()
         assert self.proc.stdout is not None
         self.ready: dict = {}
+        self.banner: list[str] = []  # what it printed before the ready line
         for line in self.proc.stdout:  # blocks until the ready line (or exit)
             if line.startswith("{"):
                 self.ready = json.loads(line)
                 break
+            self.banner.append(line.rstrip("\n"))
         assert self.ready.get("event") == "ready", "endpoint did not start"
         self.url: str = self.ready["url"]
 

@@ -99,3 +99,22 @@ def test_bad_fault_switch_is_a_clear_error(tmp_path: Path) -> None:
                            str(tmp_path), "--fault", "error_ack=4501"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "write error_ack=ERRORID:n[,n...]" in proc.stderr
+
+
+def test_storage_and_creating_options(tmp_path: Path, procs: list[EndpointProcess]) -> None:
+    ep = EndpointProcess(tmp_path / "d", "--max-disk-mb", "64", "--creating-seconds", "30")
+    procs.append(ep)
+    assert ep.banner[0].endswith(f"data in {tmp_path / 'd'} (at most 64 MB, oldest fragments deleted first)")
+    kv = client("kinesisvideo", ep.url)
+    kv.create_stream(StreamName="c")
+    assert kv.describe_stream(StreamName="c")["StreamInfo"]["Status"] == "CREATING"
+    assert ep.terminate() == 0
+    uncapped = EndpointProcess(tmp_path / "d", "--max-disk-mb", "0")
+    procs.append(uncapped)
+    assert uncapped.banner[0].endswith("(no size cap)")
+    assert uncapped.terminate() == 0
+    for option in ("--max-disk-mb", "--creating-seconds"):
+        proc = subprocess.run([sys.executable, "-m", "app", "local-endpoint", "--port", "0", "--data-dir",
+                               str(tmp_path / "e"), option, "-1"], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2
+        assert f"{option}: -1 is negative" in proc.stderr.replace("argument ", "")
