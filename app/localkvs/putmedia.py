@@ -169,6 +169,10 @@ class PutMediaSession:
                 error_id = self.faults.take_error(frag.ordinal)
                 if error_id is not None:
                     return await self._fail(IngestFailed(error_id, frag.timecode, "fault switch error_ack"), frag)
+                if await asyncio.to_thread(self.store.get_stream, arn=self.stream.arn) is None:
+                    # Deleted while this connection was open: the service's 4008 STREAM_NOT_ACTIVE
+                    # ("the stream no longer exists", kvs-protocol.md §3.1).
+                    return await self._fail(IngestFailed(4008, frag.timecode, "the stream was deleted"), frag)
                 await self._ack(AckEventType.RECEIVED, frag)
                 if self.faults.take("drop_after_received", frag.ordinal):
                     raise _Drop

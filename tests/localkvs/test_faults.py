@@ -16,7 +16,7 @@ from app.localkvs.putmedia import SessionLimits
 from tests.conftest import REGION, client, make_endpoint, signing_credentials
 from tests.localkvs.helpers import acks_by_timecode, put_media
 from tests.mediagen import decode_indices, make_mkv
-from tests.putmedia_client import sign_put_media
+from tests.putmedia_client import PutMediaClient, sign_put_media
 
 CLIP = make_mkv(60)  # 4 fragments of 15 frames at timecodes 0, 1000, 2000, 3000
 CLIP_CHUNKED = b"%x\r\n%s\r\n" % (len(CLIP), CLIP)
@@ -213,3 +213,26 @@ def test_switches_parse_from_the_command_line() -> None:
     for bad in ("error_ack=4501", "refuse_status=418", "explode=1", "hold_response"):
         with pytest.raises(ValueError):  # noqa: PT011 (each has its own message, checked in test_process)
             FaultPlan.parse_switch(bad)
+
+
+def test_stream_deleted_during_a_connection_gets_4008(endpoint) -> None:  # type: ignore[no-untyped-def]
+    """Not a switch: the real thing. The next fragment is refused with STREAM_NOT_ACTIVE, nothing more stored."""
+    arn = client("kinesisvideo", endpoint.url).create_stream(StreamName="f", DataRetentionInHours=1)["StreamARN"]
+    archived = client("kinesis-video-archived-media", endpoint.url)
+    second_cluster = CLIP.index(b"\x1f\x43\xb6\x75", CLIP.index(b"\x1f\x43\xb6\x75") + 4)
+
+    def body():  # type: ignore[no-untyped-def]
+        yield CLIP[: second_cluster + 8]  # fragment 1 complete (fragment 2 has started)
+        deadline = time.monotonic() + 10
+        while not archived.list_fragments(StreamName="f")["Fragments"]:  # fragment 1 is stored
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        client("kinesisvideo", endpoint.url).delete_stream(StreamARN=arn)
+        yield CLIP[second_cluster + 8 :]
+
+    head = sign_put_media(endpoint.url, "f", signing_credentials(), REGION, relative=True, start_timestamp=time.time())
+    result = PutMediaClient(endpoint.url).put(head, body(), read_timeout=5)
+    assert acks_by_timecode(result) == {0: ["BUFFERING", "RECEIVED", "PERSISTED"], 1000: ["BUFFERING", "ERROR"]}
+    (err,) = result.events("ERROR")
+    assert (err["ErrorId"], err["ErrorCode"]) == (4008, "STREAM_NOT_ACTIVE")
+    assert endpoint.endpoint.store.sweep() == 0  # nothing was stored for the deleted stream meanwhile
