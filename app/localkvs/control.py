@@ -6,9 +6,11 @@ asynchronous operation" (CreateStream page; botocore's model carries the same te
 and ListStreams say so; GetDataEndpoint and PutMedia refuse the stream until it is ACTIVE, with the
 service's 404 for a stream it cannot use: ResourceNotFoundException "The requested stream is not
 found or not active." (the body seen from the service in producer-c#139 and producer-sdk-java#59).
-That the service gives exactly this answer for a CREATING stream, rather than for a missing one only,
-is our reading of that message and is UNCONFIRMED; PIC never tries, as it waits in DescribeStream
-until the status is ACTIVE (PIC StreamState.c fromDescribeStreamState).
+The service did answer GetDataEndpoint so for a stream just created: producer-c#41 ("0x52000017
+error encountered while creating a stream with new name") shows the C producer's GetDataEndpoint
+right after its CreateStream getting HTTP 404, and the C producer failing on it, as it does against
+this endpoint. PutMedia's answer for a CREATING stream is our extrapolation (UNCONFIRMED). PIC
+itself waits in DescribeStream until the status is ACTIVE (PIC StreamState.c fromDescribeStreamState).
 """
 
 from __future__ import annotations
