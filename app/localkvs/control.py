@@ -6,11 +6,13 @@ asynchronous operation" (CreateStream page; botocore's model carries the same te
 and ListStreams say so; GetDataEndpoint and PutMedia refuse the stream until it is ACTIVE, with the
 service's 404 for a stream it cannot use: ResourceNotFoundException "The requested stream is not
 found or not active." (the body seen from the service in producer-c#139 and producer-sdk-java#59).
-The service did answer GetDataEndpoint so for a stream just created: producer-c#41 ("0x52000017
-error encountered while creating a stream with new name") shows the C producer's GetDataEndpoint
-right after its CreateStream getting HTTP 404, and the C producer failing on it, as it does against
-this endpoint. PutMedia's answer for a CREATING stream is our extrapolation (UNCONFIRMED). PIC
-itself waits in DescribeStream until the status is ACTIVE (PIC StreamState.c fromDescribeStreamState).
+The service did refuse GetDataEndpoint for a stream just created, as far as a public report shows:
+producer-c#41 ("0x52000017 error encountered while creating a stream with new name") has the C
+producer fail with 0x52000017 (STATUS_SERVICE_CALL_RESOURCE_NOT_FOUND_ERROR, PIC's status for a 404)
+in GetDataEndpoint right after its CreateStream, the same failure it shows against this endpoint.
+PutMedia's answer for a CREATING stream is our extrapolation (UNCONFIRMED). PIC itself waits in
+DescribeStream until the status is ACTIVE (PIC StreamState.c fromDescribeStreamState), but goes from
+its own CreateStream straight to GetDataEndpoint (fromCreateStreamState).
 """
 
 from __future__ import annotations
