@@ -107,7 +107,7 @@ def test_refuse_connections_with_a_stream_wide_status(endpoint, status: int, err
 
 
 def test_hold_response_reads_the_body_and_never_answers(data_dir) -> None:  # type: ignore[no-untyped-def]
-    ep = make_endpoint(data_dir, limits=SessionLimits(idle_timeout=1.5))
+    ep = make_endpoint(data_dir, limits=SessionLimits(idle_timeout=3.0))
     try:
         setup_stream(ep, FaultPlan(hold_response=1))
         head = sign_put_media(ep.url, "f", signing_credentials(), REGION, relative=True, start_timestamp=time.time())
@@ -132,7 +132,7 @@ def test_hold_response_reads_the_body_and_never_answers(data_dir) -> None:  # ty
         with socket.create_connection((host, int(port)), timeout=20) as sock:
             sock.sendall(("POST /putMedia HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in head)
                           + "Transfer-Encoding: chunked\r\n\r\n").encode())
-        deadline = time.monotonic() + 1.0  # well under the 1.5 s idle timeout
+        deadline = time.monotonic() + 2.0  # well under the 3 s idle timeout
         while ep.endpoint.calls[("/putMedia", 0)] < 2:
             assert time.monotonic() < deadline, "the held request outlived its client"
             time.sleep(0.02)
