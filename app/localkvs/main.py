@@ -137,13 +137,14 @@ async def _serve(config: EndpointConfig, generated: bool) -> int:
         print(f"  export AWS_SECRET_ACCESS_KEY={config.keys.secret_key}")
         print(f"  export AWS_DEFAULT_REGION={config.region}")
     print(f"  aws kinesisvideo list-streams --endpoint-url {endpoint.url}")
-    print(json.dumps({"event": "ready", "url": endpoint.url, "region": config.region,
-                      "access_key_id": config.keys.access_key}), flush=True)
+    # Ctrl-C / SIGTERM stop it cleanly from the moment it says it is ready (not a moment later).
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    print(json.dumps({"event": "ready", "url": endpoint.url, "region": config.region,
+                      "access_key_id": config.keys.access_key}), flush=True)
     await stop.wait()
     await endpoint.stop()
     return 0
