@@ -29,6 +29,8 @@ def signing_credentials() -> Credentials:
 
 
 def make_endpoint(data_dir: Path, **kwargs: object) -> EndpointThread:
+    """A running endpoint; streams are ACTIVE at once unless a test passes ``creating_seconds``."""
+    kwargs.setdefault("creating_seconds", 0.0)
     config = EndpointConfig(data_dir=data_dir, keys=TEST_KEYS, region=REGION, **kwargs)  # type: ignore[arg-type]
     return EndpointThread(LocalEndpoint(config)).start()
 

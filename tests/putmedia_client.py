@@ -7,6 +7,7 @@ newlines while the main thread is still uploading, and records when each ack arr
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import ssl
@@ -45,10 +46,13 @@ class PutMediaResult:
 
 
 def sign_put_media(url: str, stream: str, credentials: Credentials, region: str, *, relative: bool,
-                   start_timestamp: float | None, extra: dict[str, str] | None = None) -> list[tuple[str, str]]:
+                   start_timestamp: float | None, extra: dict[str, str] | None = None,
+                   host_header: str | None = None) -> list[tuple[str, str]]:
+    """The signed request head. ``host_header``: the Host value to sign and send instead of the URL's
+    host:port, e.g. the host alone, as the official C producer does (its signer cuts the port)."""
     parts = urlsplit(url)
     headers = {
-        "host": parts.netloc,
+        "host": host_header if host_header is not None else parts.netloc,
         "x-amzn-stream-name": stream,
         "x-amzn-fragment-timecode-type": "RELATIVE" if relative else "ABSOLUTE",
         "x-amzn-fragment-acknowledgment-required": "1",
@@ -61,6 +65,34 @@ def sign_put_media(url: str, stream: str, credentials: Credentials, region: str,
     req = AWSRequest(method="POST", url=f"{parts.scheme}://{parts.netloc}/putMedia", data=b"", headers=headers)
     SigV4Auth(credentials, "kinesisvideo", region).add_auth(req)  # payload hash = SHA-256("")
     return list(req.headers.items())
+
+
+def post_json(url: str, path: str, body: dict, credentials: Credentials, region: str, *,
+              host_header: str | None = None, cafile: str | None = None,
+              timeout: float = 30.0) -> tuple[int, dict[str, str], bytes]:
+    """A control-plane call (rest-json POST) signed and sent with the given Host header, as a client that
+    is not botocore would (botocore always signs host:port). Returns (status, headers, body)."""
+    parts = urlsplit(url)
+    data = json.dumps(body).encode()
+    host = host_header if host_header is not None else parts.netloc
+    req = AWSRequest(method="POST", url=f"{parts.scheme}://{parts.netloc}{path}", data=data,
+                     headers={"host": host, "content-type": "application/json", "user-agent": "kvs-test-client/1.0"})
+    SigV4Auth(credentials, "kinesisvideo", region).add_auth(req)
+    if parts.scheme == "https":
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            parts.hostname or "", parts.port, timeout=timeout, context=ssl.create_default_context(cafile=cafile))
+    else:
+        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+    try:
+        conn.putrequest("POST", path, skip_host=True, skip_accept_encoding=True)
+        for name, value in req.headers.items():
+            conn.putheader(name, value)
+        conn.putheader("Content-Length", str(len(data)))
+        conn.endheaders(data)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
 
 
 class PutMediaClient:

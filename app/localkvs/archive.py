@@ -1,8 +1,11 @@
 """Archived media (``kinesis-video-archived-media``): ListFragments, GetMediaForFragmentList, GetClip.
 
 Fragments come back the way the service returns them: each one as a small MKV document of its own
-(EBML header, Segment, Info, Tracks, Tags with the fragment number and timestamps, one Cluster), so
-a reader can start at any fragment (kvs-protocol.md §5.3, §8).
+(EBML header, Segment, Info, Tracks, Tags, one Cluster), so a reader can start at any fragment
+(kvs-protocol.md §5.3, §8). The Tags hold the fragment number and timestamps the service adds, then
+the producer's own metadata for that fragment (the SimpleTags sent before its Cluster): the payload
+is "a sequence of chunks" as sent with PutMedia plus those extra tags (API reference,
+GetMediaForFragmentList, Payload).
 """
 
 from __future__ import annotations
@@ -55,8 +58,19 @@ def list_fragments(store: Store, body: dict[str, Any]) -> dict[str, Any]:
     return paginate([f.to_json() for f in frags], body, max_results, "Fragments")
 
 
+def _cluster_or_empty(store: Store, frag: FragmentRecord) -> bytes:
+    try:
+        return store.read_cluster(frag)
+    except FileNotFoundError:  # deleted by the retention sweep after it was listed
+        return b""
+
+
 def fragment_document(store: Store, frag: FragmentRecord) -> bytes:
+    """One fragment as a playable MKV document; empty if its file is gone (deleted by retention meanwhile)."""
     scale, tracks_raw = store.get_header(frag.header_id)
+    cluster = _cluster_or_empty(store, frag)
+    if not cluster:
+        return b""
     return (
         writer.ebml_header()
         + writer.segment_start()
@@ -66,8 +80,9 @@ def fragment_document(store: Store, frag: FragmentRecord) -> bytes:
             ("AWS_KINESISVIDEO_FRAGMENT_NUMBER", frag.number),
             ("AWS_KINESISVIDEO_SERVER_SIDE_TIMESTAMP", f"{frag.server_ms / 1000:.3f}"),
             ("AWS_KINESISVIDEO_PRODUCER_SIDE_TIMESTAMP", f"{frag.producer_ms / 1000:.3f}"),
+            *frag.metadata,
         ])
-        + store.read_cluster(frag)
+        + cluster
     )
 
 
@@ -106,7 +121,7 @@ def build_clip(store: Store, frags: list[FragmentRecord]) -> bytes:
     scale, tracks_raw = store.get_header(first.header_id)
     same = [f for f in frags if f.header_id == first.header_id]  # a codec change ends the clip
     mkv = writer.ebml_header() + writer.segment_start() + writer.info(scale) + tracks_raw
-    mkv += b"".join(store.read_cluster(f) for f in same)
+    mkv += b"".join(_cluster_or_empty(store, f) for f in same)
     out_buf = io.BytesIO()
     try:
         with av.open(io.BytesIO(mkv), format="matroska") as src, \

@@ -142,8 +142,9 @@ def verify(
     else:
         payload_hash = hashlib.sha256(body).hexdigest()
 
-    request = AWSRequest(method=method, url=f"http://{headers.get('Host', '')}{path}"
-                         + (f"?{query}" if query else ""))
+    # The URL only carries the path and query: the Host that counts is the signed header's value
+    # (which may lack the port, as the C producer sends it), never parsed as part of a URL.
+    request = AWSRequest(method=method, url=f"http://localhost{path}" + (f"?{query}" if query else ""))
     for name in signed:
         for value in headers.getall(name, []):
             request.headers[name] = value  # email.message semantics: appends, keeps repeats

@@ -1,5 +1,19 @@
 """Control-plane operations (``kinesisvideo`` rest-json): CreateStream, DescribeStream, ListStreams,
-DeleteStream, GetDataEndpoint. Shapes follow botocore's service model (kvs-protocol.md §7)."""
+DeleteStream, GetDataEndpoint. Shapes follow botocore's service model (kvs-protocol.md §7).
+
+A new stream is CREATING for a while, as on the service, whose API reference calls CreateStream "an
+asynchronous operation" (CreateStream page; botocore's model carries the same text). DescribeStream
+and ListStreams say so; GetDataEndpoint and PutMedia refuse the stream until it is ACTIVE, with the
+service's 404 for a stream it cannot use: ResourceNotFoundException "The requested stream is not
+found or not active." (the body seen from the service in producer-c#139 and producer-sdk-java#59).
+The service did refuse GetDataEndpoint for a stream just created, as far as a public report shows:
+producer-c#41 ("0x52000017 error encountered while creating a stream with new name") has the C
+producer fail with 0x52000017 (STATUS_SERVICE_CALL_RESOURCE_NOT_FOUND_ERROR, PIC's status for a 404)
+in GetDataEndpoint right after its CreateStream, the same failure it shows against this endpoint.
+PutMedia's answer for a CREATING stream is our extrapolation (UNCONFIRMED). PIC itself waits in
+DescribeStream until the status is ACTIVE (PIC StreamState.c fromDescribeStreamState), but goes from
+its own CreateStream straight to GetDataEndpoint (fromCreateStreamState).
+"""
 
 from __future__ import annotations
 
@@ -42,7 +56,13 @@ def resolve_stream(store: Store, body: dict[str, Any], *, required: bool = True)
     return rec
 
 
-def create_stream(store: Store, region: str, body: dict[str, Any]) -> dict[str, Any]:
+def require_active(rec: StreamRecord) -> StreamRecord:
+    if rec.status != "ACTIVE":
+        raise not_found()
+    return rec
+
+
+def create_stream(store: Store, region: str, body: dict[str, Any], creating_seconds: float = 0.0) -> dict[str, Any]:
     name = check_name(body.get("StreamName"))
     retention = body.get("DataRetentionInHours", 0)
     if not isinstance(retention, int) or isinstance(retention, bool) or retention < 0:
@@ -54,7 +74,7 @@ def create_stream(store: Store, region: str, body: dict[str, Any]) -> dict[str, 
     if store.get_stream(name=name) is not None:
         raise ServiceError(400, "ResourceInUseException", f"The stream {name} already exists.")
     rec = store.create_stream(name, region, retention, body.get("MediaType"), body.get("DeviceName"),
-                              body.get("KmsKeyId"))
+                              body.get("KmsKeyId"), creating_seconds)
     return {"StreamARN": rec.arn}
 
 
@@ -102,7 +122,7 @@ def delete_stream(store: Store, body: dict[str, Any]) -> dict[str, Any]:
 def get_data_endpoint(store: Store, body: dict[str, Any], own_url: str) -> dict[str, Any]:
     if body.get("APIName") not in API_NAMES:
         raise invalid(f"APIName must be one of {', '.join(sorted(API_NAMES))}.")
-    resolve_stream(store, body)
+    require_active(resolve_stream(store, body))
     return {"DataEndpoint": own_url}
 
 

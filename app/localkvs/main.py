@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import secrets
 import signal
@@ -18,6 +19,9 @@ from app.localkvs.auth import KeyPair
 from app.localkvs.faults import FaultPlan
 from app.localkvs.putmedia import SessionLimits
 from app.localkvs.server import EndpointConfig, LocalEndpoint
+
+DEFAULT_MAX_DISK_MB = 1024  # the per-user data dir is shared with the window's embedded endpoint
+DEFAULT_CREATING_SECONDS = 2.0  # a new stream is CREATING this long, as on the service (a few seconds)
 
 
 def default_data_dir() -> Path:
@@ -57,9 +61,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--idle-timeout", type=float, default=30.0, help="seconds without data before closing")
     p.add_argument("--max-connection-seconds", type=float, default=2700.0,
                    help="PutMedia connection cap; past it the endpoint answers ERROR 4003 (default 45 min)")
+    p.add_argument("--advertise-url", metavar="URL",
+                   help="the URL GetDataEndpoint returns, for a server behind a proxy or port forward "
+                        "(default: this server's own scheme, host and port; listening on 0.0.0.0 or ::, "
+                        "the host name the client used with our port)")
+    p.add_argument("--creating-seconds", type=_non_negative, default=DEFAULT_CREATING_SECONDS,
+                   help="how long a new stream stays CREATING before it is ACTIVE; GetDataEndpoint and "
+                        f"PutMedia refuse it meanwhile, as the service does (default {DEFAULT_CREATING_SECONDS:g}, "
+                        "0: at once)")
+    p.add_argument("--max-disk-mb", type=_non_negative, default=DEFAULT_MAX_DISK_MB,
+                   help="cap on stored fragment data; past it the oldest fragments are deleted first "
+                        f"(default {DEFAULT_MAX_DISK_MB}, 0: no cap). Fragments past their stream's "
+                        "DataRetentionInHours are deleted in any case")
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
+    # A server's log is its output: refusals and error acks are INFO lines, shown without -v.
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        logging.getLogger("app.localkvs").setLevel(logging.INFO)
     keys = keys_from_env()
     generated = keys is None
     if keys is None:
@@ -75,11 +104,17 @@ def run(args: argparse.Namespace) -> int:
     if args.tls_cert:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_context.load_cert_chain(args.tls_cert, args.tls_key)
+    if args.advertise_url and not args.advertise_url.startswith(("http://", "https://")):
+        print(f"kvs-studio local-endpoint: --advertise-url {args.advertise_url!r} must start with http:// or https://",
+              file=sys.stderr)
+        return 2
     data_dir = args.data_dir or default_data_dir()
     config = EndpointConfig(
         data_dir=data_dir, keys=keys, host=args.host, port=args.port, region=args.region, faults=plan,
         ssl_context=ssl_context,
-        limits=SessionLimits(idle_timeout=args.idle_timeout, max_connection_seconds=args.max_connection_seconds))
+        limits=SessionLimits(idle_timeout=args.idle_timeout, max_connection_seconds=args.max_connection_seconds),
+        advertise_url=args.advertise_url, creating_seconds=args.creating_seconds,
+        max_disk_mb=args.max_disk_mb or None)
     return asyncio.run(_serve(config, generated))
 
 
@@ -91,7 +126,10 @@ async def _serve(config: EndpointConfig, generated: bool) -> int:
         print(f"kvs-studio local-endpoint: cannot listen on {config.host}:{config.port}: {exc.strerror}",
               file=sys.stderr)
         return 1
-    print(f"Local KVS endpoint on {endpoint.url} (region {config.region}), data in {config.data_dir}")
+    cap = f"at most {config.max_disk_mb:g} MB, oldest fragments deleted first" if config.max_disk_mb else "no size cap"
+    print(f"Local KVS endpoint on {endpoint.url} (region {config.region}), data in {config.data_dir} ({cap})")
+    if config.advertise_url:
+        print(f"  GetDataEndpoint answers {config.advertise_url}")
     if generated:
         # Shown once on the terminal of the person who started it; never logged or written to a file.
         print("No AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY set, so this endpoint made a key pair. Use:")
@@ -99,13 +137,14 @@ async def _serve(config: EndpointConfig, generated: bool) -> int:
         print(f"  export AWS_SECRET_ACCESS_KEY={config.keys.secret_key}")
         print(f"  export AWS_DEFAULT_REGION={config.region}")
     print(f"  aws kinesisvideo list-streams --endpoint-url {endpoint.url}")
-    print(json.dumps({"event": "ready", "url": endpoint.url, "region": config.region,
-                      "access_key_id": config.keys.access_key}), flush=True)
+    # Ctrl-C / SIGTERM stop it cleanly from the moment it says it is ready (not a moment later).
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    print(json.dumps({"event": "ready", "url": endpoint.url, "region": config.region,
+                      "access_key_id": config.keys.access_key}), flush=True)
     await stop.wait()
     await endpoint.stop()
     return 0

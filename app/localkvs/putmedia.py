@@ -1,8 +1,11 @@
 """One PutMedia connection on the local endpoint: read the body as it arrives, ack while it arrives.
 
 Pipeline: body reader -> PutMediaIngest (pure) -> ack queue -> ack writer task, and complete
-fragments -> persist queue -> persist task (fsync, then commit) -> PERSISTED into the ack queue.
-Queues keep ack order (RECEIVED n before PERSISTED n) while reading never waits for the disk.
+fragments -> persist queue -> persist task (fsync, then commit, in a worker thread) -> PERSISTED into
+the ack queue. Queues keep ack order (RECEIVED n before PERSISTED n) while reading does not wait for
+each write to the disk. Both queues are bounded: when the client does not read its acks or the disk
+is slow, the reader stops taking body bytes until there is room (TCP then slows the client down),
+so one connection cannot make the server's memory grow without bound.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ log = logging.getLogger(__name__)
 class SessionLimits:
     idle_timeout: float = 30.0  # s without data before the service closes the request
     max_connection_seconds: float = 45 * 60.0  # the service's connection cap (error 4003)
+    ack_queue: int = 64  # acks waiting to be written, per connection
+    persist_queue: int = 4  # complete fragments (each up to 50 MB) waiting to be stored, per connection
 
 
 @dataclass
@@ -42,6 +47,28 @@ class _Drop(Exception):
     """Fault switch: cut the connection now."""
 
 
+async def _until_closed(transport: asyncio.Transport | None, timeout: float) -> None:
+    """Wait until the client closes the connection (at most ``timeout`` s), then make sure it is gone."""
+    deadline = time.monotonic() + timeout
+    while transport is not None and not transport.is_closing() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    if transport is not None:
+        transport.abort()
+
+
+async def swallow(request: web.Request, idle_timeout: float) -> web.StreamResponse:
+    """Fault switch ``hold_response``: read and drop the body, and never send a status line, like a
+    proxy that swallows the request. Ends when the client gives up, or after ``idle_timeout`` s
+    without data; nothing is stored and no fragment is counted (nothing reached the service)."""
+    try:
+        while await asyncio.wait_for(request.content.readany(), idle_timeout):
+            pass
+    except Exception as exc:  # the client left, broke the framing, or went quiet
+        log.debug("putMedia held: body ended: %r", exc)
+    await _until_closed(request.transport, idle_timeout)
+    return web.Response(status=204)  # never written: the connection is gone
+
+
 class PutMediaSession:
     def __init__(self, request: web.Request, store: Store, stream: StreamRecord, *, relative: bool,
                  start_ms: int, faults: StreamFaults, limits: SessionLimits) -> None:
@@ -53,8 +80,8 @@ class PutMediaSession:
         self.faults = faults
         self.limits = limits
         self.ingest = PutMediaIngest()
-        self.acks: asyncio.Queue[tuple[float, Ack]] = asyncio.Queue()
-        self.to_persist: asyncio.Queue[tuple[_Fragment, FragmentComplete]] = asyncio.Queue()
+        self.acks: asyncio.Queue[tuple[float, Ack]] = asyncio.Queue(limits.ack_queue)
+        self.to_persist: asyncio.Queue[tuple[_Fragment, FragmentComplete]] = asyncio.Queue(limits.persist_queue)
         self.current: _Fragment | None = None
         self.stall_from: int | None = None  # fragment ordinal from which nothing is acked or stored
         self.failed = False
@@ -97,19 +124,14 @@ class PutMediaSession:
         return resp
 
     async def _wait_for_client_to_leave(self) -> None:
-        deadline = time.monotonic() + self.limits.idle_timeout
-        transport = self.request.transport
-        while transport is not None and not transport.is_closing() and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        if transport is not None:
-            transport.abort()
+        await _until_closed(self.request.transport, self.limits.idle_timeout)
 
     async def _read_body(self) -> bool:
         """Consume the body; True when the response should be ended normally."""
         content = self.request.content
         while True:
             if time.monotonic() - self.opened > self.limits.max_connection_seconds:
-                self._fail(IngestFailed(4003, self.ingest.open_timecode, "connection too old"), self.current)
+                await self._fail(IngestFailed(4003, self.ingest.open_timecode, "connection too old"), self.current)
                 return True
             try:
                 chunk = await asyncio.wait_for(content.readany(), self.limits.idle_timeout)
@@ -128,7 +150,7 @@ class PutMediaSession:
                 return True  # an error ack was queued: end the response, then close
 
     async def _events(self, events: list) -> bool:
-        """Handle ingest events; False once the connection must end."""
+        """Handle ingest events; False once the connection must end. Waits while a queue is full."""
         for ev in events:
             if isinstance(ev, FragmentStarted):
                 self.faults.ordinal += 1
@@ -136,7 +158,7 @@ class PutMediaSession:
                 self.current = _Fragment(number, ev.timecode, self.faults.ordinal)
                 if self.stall_from is None and self.faults.take("stall_after", self.current.ordinal):
                     self.stall_from = self.current.ordinal
-                self._ack(AckEventType.BUFFERING, self.current)
+                await self._ack(AckEventType.BUFFERING, self.current)
                 if self.faults.take("drop_mid_fragment", self.current.ordinal):
                     raise _Drop
             elif isinstance(ev, FragmentComplete):
@@ -144,37 +166,45 @@ class PutMediaSession:
                 assert frag is not None
                 assert frag.timecode == ev.timecode
                 self.current = None
-                for kind, error_id in (("error_5000", 5000), ("error_4002", 4002)):
-                    if self.faults.take(kind, frag.ordinal):
-                        return self._fail(IngestFailed(error_id, frag.timecode, "fault switch"), frag)
-                self._ack(AckEventType.RECEIVED, frag)
+                error_id = self.faults.take_error(frag.ordinal)
+                if error_id is not None:
+                    return await self._fail(IngestFailed(error_id, frag.timecode, "fault switch error_ack"), frag)
+                if await asyncio.to_thread(self.store.get_stream, arn=self.stream.arn) is None:
+                    # Deleted while this connection was open: the service's 4008 STREAM_NOT_ACTIVE
+                    # ("the stream no longer exists", kvs-protocol.md §3.1).
+                    return await self._fail(IngestFailed(4008, frag.timecode, "the stream was deleted"), frag)
+                await self._ack(AckEventType.RECEIVED, frag)
                 if self.faults.take("drop_after_received", frag.ordinal):
                     raise _Drop
                 if self.stream.retention_hours > 0 and not self._stalled(frag):
-                    self.to_persist.put_nowait((frag, ev))
+                    await self.to_persist.put((frag, ev))
             elif isinstance(ev, IngestFailed):
-                return self._fail(ev, self.current)
+                return await self._fail(ev, self.current)
         return True
 
-    def _fail(self, failure: IngestFailed, frag: _Fragment | None = None) -> bool:
+    async def _fail(self, failure: IngestFailed, frag: _Fragment | None = None) -> bool:
         number = frag.number if frag else self.store.next_fragment_number()[0]
         timecode = failure.timecode if failure.timecode is not None else (frag.timecode if frag else 0)
-        log.info("putMedia %s: ERROR %d (%s) at timecode %s", self.stream.name, failure.error_id,
-                 failure.reason, timecode)
         err = error_for(failure.error_id)
-        self._put(Ack(AckEventType.ERROR, timecode, number, err.error_id, err.code), frag)
+        # The one log line for this error ack: a user of the endpoint sees why their producer was refused.
+        log.info("putMedia %s: ERROR %d %s at timecode %s: %s", self.stream.name, err.error_id, err.code,
+                 timecode, failure.reason)
+        # Fragments completed before the failure are stored and acknowledged first: the ERROR is the
+        # last ack of the response, which then ends (only the reader feeds this queue, so no deadlock).
+        await self.to_persist.join()
+        await self._put(Ack(AckEventType.ERROR, timecode, number, err.error_id, err.code), frag)
         self.failed = True
         return False
 
     def _stalled(self, frag: _Fragment | None) -> bool:
         return self.stall_from is not None and (frag is None or frag.ordinal >= self.stall_from)
 
-    def _ack(self, kind: AckEventType, frag: _Fragment) -> None:
-        self._put(Ack(kind, frag.timecode, frag.number), frag)
+    async def _ack(self, kind: AckEventType, frag: _Fragment) -> None:
+        await self._put(Ack(kind, frag.timecode, frag.number), frag)
 
-    def _put(self, ack: Ack, frag: _Fragment | None) -> None:
+    async def _put(self, ack: Ack, frag: _Fragment | None) -> None:
         if not self._stalled(frag):
-            self.acks.put_nowait((time.monotonic() + self.faults.plan.ack_delay, ack))
+            await self.acks.put((time.monotonic() + self.faults.plan.ack_delay, ack))
 
     async def _write_acks(self, resp: web.StreamResponse) -> None:
         while True:
@@ -208,11 +238,12 @@ class PutMediaSession:
                     if self.request.transport is not None:
                         self.request.transport.close()
                     continue
-                self._ack(AckEventType.PERSISTED, frag)
+                await self._ack(AckEventType.PERSISTED, frag)
             except OSError as exc:
-                log.warning("putMedia %s: storing fragment %s failed: %s", self.stream.name, frag.number, exc)
                 err = error_for(5001)
-                self._put(Ack(AckEventType.ERROR, frag.timecode, frag.number, err.error_id, err.code), frag)
+                log.warning("putMedia %s: ERROR %d %s at timecode %s: storing fragment %s failed: %s",
+                            self.stream.name, err.error_id, err.code, frag.timecode, frag.number, exc)
+                await self._put(Ack(AckEventType.ERROR, frag.timecode, frag.number, err.error_id, err.code), frag)
             finally:
                 self.to_persist.task_done()
 

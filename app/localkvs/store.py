@@ -2,7 +2,9 @@
 
 A fragment becomes visible only when its row is committed, and its row is written only after its
 bytes were written, fsynced and renamed into place, so a crash mid-fragment leaves nothing half
-visible (an orphan file at most, removed at the next start). Thread-safe: one lock around SQLite.
+visible (an orphan file at most, removed at the next start). Deletion is the reverse: rows go in one
+commit, then the files. Thread-safe: one lock around SQLite. Everything here but
+``next_fragment_number`` touches the disk, so the server calls it from worker threads.
 """
 
 from __future__ import annotations
@@ -29,7 +31,11 @@ class StreamRecord:
     device_name: str | None
     kms_key_id: str | None
     version: str
-    status: str = "ACTIVE"
+    active_at: float = 0.0  # epoch seconds; CREATING until then, like the service's asynchronous CreateStream
+
+    @property
+    def status(self) -> str:
+        return "CREATING" if time.time() < self.active_at else "ACTIVE"
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -74,7 +80,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS streams (
   name TEXT PRIMARY KEY, arn TEXT UNIQUE NOT NULL, creation_time REAL NOT NULL,
   retention_hours INTEGER NOT NULL, media_type TEXT, device_name TEXT, kms_key_id TEXT,
-  version TEXT NOT NULL);
+  version TEXT NOT NULL, active_at REAL NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS headers (
   id INTEGER PRIMARY KEY, digest TEXT UNIQUE NOT NULL, timecode_scale INTEGER NOT NULL,
   tracks BLOB NOT NULL);
@@ -84,12 +90,15 @@ CREATE TABLE IF NOT EXISTS fragments (
   frames INTEGER NOT NULL, header_id INTEGER NOT NULL, path TEXT NOT NULL, metadata TEXT NOT NULL,
   PRIMARY KEY (stream, number));
 CREATE INDEX IF NOT EXISTS fragments_by_time ON fragments (stream, producer_ms);
+CREATE INDEX IF NOT EXISTS fragments_by_age ON fragments (server_ms);
 """
+_STREAM_COLUMNS = "name, arn, creation_time, retention_hours, media_type, device_name, kms_key_id, version, active_at"
 
 
 class Store:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, max_bytes: int | None = None) -> None:
         self.data_dir = Path(data_dir)
+        self.max_bytes = max_bytes  # disk cap for fragment data; the oldest fragments go first
         self.fragment_dir = self.data_dir / "fragments"
         self.fragment_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -98,9 +107,12 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
-        self._remove_orphans()
-        row = self._db.execute("SELECT COALESCE(MAX(seq), 0), COALESCE(MAX(server_ms), 0) FROM fragments").fetchone()
-        self._seq, self._last_ms = int(row[0]), int(row[1])
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(streams)")}
+        if "active_at" not in columns:  # a data dir from before streams had a CREATING state
+            self._db.execute("ALTER TABLE streams ADD COLUMN active_at REAL NOT NULL DEFAULT 0")
+        row = self._db.execute("SELECT COALESCE(MAX(seq), 0), COALESCE(MAX(server_ms), 0), COALESCE(SUM(size), 0) "
+                               "FROM fragments").fetchone()
+        self._seq, self._last_ms, self._bytes = int(row[0]), int(row[1]), int(row[2])
 
     def close(self) -> None:
         with self._lock:
@@ -109,41 +121,42 @@ class Store:
     # -- streams ---------------------------------------------------------------------------
 
     def create_stream(self, name: str, region: str, retention_hours: int, media_type: str | None,
-                      device_name: str | None, kms_key_id: str | None) -> StreamRecord:
+                      device_name: str | None, kms_key_id: str | None, creating_seconds: float = 0.0) -> StreamRecord:
         now_ms = int(time.time() * 1000)
         rec = StreamRecord(
             name=name, arn=f"arn:aws:kinesisvideo:{region}:{ACCOUNT_ID}:stream/{name}/{now_ms}",
             creation_time=now_ms / 1000, retention_hours=retention_hours, media_type=media_type,
-            device_name=device_name, kms_key_id=kms_key_id, version=os.urandom(10).hex())
+            device_name=device_name, kms_key_id=kms_key_id, version=os.urandom(10).hex(),
+            active_at=now_ms / 1000 + creating_seconds if creating_seconds > 0 else 0.0)
         with self._lock:
             self._db.execute(
-                "INSERT INTO streams VALUES (?,?,?,?,?,?,?,?)",
+                f"INSERT INTO streams ({_STREAM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
                 (rec.name, rec.arn, rec.creation_time, rec.retention_hours, rec.media_type,
-                 rec.device_name, rec.kms_key_id, rec.version))
+                 rec.device_name, rec.kms_key_id, rec.version, rec.active_at))
         return rec
 
     def get_stream(self, name: str | None = None, arn: str | None = None) -> StreamRecord | None:
         with self._lock:
             if name is not None:
-                row = self._db.execute("SELECT * FROM streams WHERE name=?", (name,)).fetchone()
+                row = self._db.execute(f"SELECT {_STREAM_COLUMNS} FROM streams WHERE name=?", (name,)).fetchone()
             else:
-                row = self._db.execute("SELECT * FROM streams WHERE arn=?", (arn,)).fetchone()
+                row = self._db.execute(f"SELECT {_STREAM_COLUMNS} FROM streams WHERE arn=?", (arn,)).fetchone()
         return StreamRecord(*row) if row else None
 
     def list_streams(self) -> list[StreamRecord]:
         with self._lock:
-            rows = self._db.execute("SELECT * FROM streams ORDER BY name").fetchall()
+            rows = self._db.execute(f"SELECT {_STREAM_COLUMNS} FROM streams ORDER BY name").fetchall()
         return [StreamRecord(*r) for r in rows]
 
     def delete_stream(self, name: str) -> None:
         with self._lock:
-            paths = [r[0] for r in self._db.execute("SELECT path FROM fragments WHERE stream=?", (name,))]
+            rows = self._db.execute("SELECT path, size FROM fragments WHERE stream=?", (name,)).fetchall()
             self._db.execute("BEGIN")
             self._db.execute("DELETE FROM fragments WHERE stream=?", (name,))
             self._db.execute("DELETE FROM streams WHERE name=?", (name,))
             self._db.execute("COMMIT")
-        for p in paths:
-            (self.fragment_dir / p).unlink(missing_ok=True)
+            self._bytes -= sum(r[1] for r in rows)
+        self._unlink([r[0] for r in rows])
 
     # -- fragments -------------------------------------------------------------------------
 
@@ -195,6 +208,9 @@ class Store:
                 "INSERT INTO fragments VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (rec.stream, rec.number, seq, rec.producer_ms, rec.server_ms, rec.duration_ms, rec.size,
                  rec.frames, rec.header_id, rec.path, json.dumps(rec.metadata)))
+            self._bytes += rec.size
+        if self.max_bytes is not None:
+            self.enforce_cap(self.max_bytes)
 
     def list_fragments(self, stream: str, start_ms: int | None = None, end_ms: int | None = None,
                        by: str = "producer_ms") -> list[FragmentRecord]:
@@ -225,9 +241,64 @@ class Store:
         return FragmentRecord(stream, number, producer_ms, server_ms, duration_ms, size, frames, header_id,
                               path, tuple(tuple(x) for x in json.loads(meta)))
 
-    def _remove_orphans(self) -> None:
+    # -- retention and the disk cap ------------------------------------------------------------
+
+    @property
+    def stored_bytes(self) -> int:
+        """Bytes of fragment data kept (the sum of FragmentSizeInBytes), the figure the disk cap limits."""
+        return self._bytes
+
+    def sweep(self, now_ms: int | None = None) -> int:
+        """Delete fragments older than their stream's retention, then the oldest ones while more than
+        ``max_bytes`` are kept; return how many went. A stream with 0 retention keeps nothing."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        with self._lock:
+            expired = self._db.execute(
+                "SELECT f.stream, f.number, f.path, f.size FROM fragments f LEFT JOIN streams s ON s.name = f.stream "
+                "WHERE s.name IS NULL OR f.server_ms < ? - s.retention_hours * 3600000", (now_ms,)).fetchall()
+            paths = self._delete_locked(expired)
+        self._unlink(paths)
+        gone = len(paths)
+        if self.max_bytes is not None:
+            gone += self.enforce_cap(self.max_bytes)
+        return gone
+
+    def enforce_cap(self, max_bytes: int) -> int:
+        """Drop the oldest fragments (by arrival, whatever their stream) until at most ``max_bytes`` are kept."""
+        with self._lock:
+            if self._bytes <= max_bytes:
+                return 0
+            total, victims = self._bytes, []
+            for row in self._db.execute("SELECT stream, number, path, size FROM fragments ORDER BY server_ms, seq"):
+                if total <= max_bytes:
+                    break
+                victims.append(row)
+                total -= row[3]
+            paths = self._delete_locked(victims)
+        self._unlink(paths)
+        return len(paths)
+
+    def _delete_locked(self, rows: list[tuple[str, str, str, int]]) -> list[str]:
+        """Delete rows in one commit (so nothing half-deleted is ever listed); the caller then unlinks the
+        returned files outside the lock."""
+        if rows:
+            self._db.execute("BEGIN")
+            self._db.executemany("DELETE FROM fragments WHERE stream=? AND number=?", [(r[0], r[1]) for r in rows])
+            self._db.execute("COMMIT")
+            self._bytes -= sum(r[3] for r in rows)
+        return [r[2] for r in rows]
+
+    def _unlink(self, paths: list[str]) -> None:
+        for p in paths:
+            (self.fragment_dir / p).unlink(missing_ok=True)
+
+    def remove_orphans(self) -> int:
+        """Delete files no committed row points at (left by a crash mid-write or mid-delete)."""
         with self._lock:
             known = {r[0] for r in self._db.execute("SELECT path FROM fragments")}
+        removed = 0
         for path in self.fragment_dir.rglob("*"):
-            if path.is_file() and str(path.relative_to(self.fragment_dir)) not in known:
-                path.unlink()
+            if path.is_file() and path.relative_to(self.fragment_dir).as_posix() not in known:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed

@@ -88,6 +88,7 @@ class DestinationPicker(QWidget):
         self.embedded = embedded
         self.region = QComboBox()
         self.region.addItem("Local endpoint (offline)", LOCAL)
+        self.region.setItemData(0, embedded.storage_note, Qt.ItemDataRole.ToolTipRole)
         regions = kvs_regions()
         for r in regions:
             self.region.addItem(r, r)

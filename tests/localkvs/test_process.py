@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -15,32 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REGION, TEST_KEYS, client, signing_credentials
+from tests.localkvs.helpers import EndpointProcess
 from tests.mediagen import count_frames, make_mkv
 from tests.putmedia_client import sign_put_media
-
-
-class EndpointProcess:
-    def __init__(self, data_dir: Path, *extra: str) -> None:
-        env = dict(os.environ, AWS_ACCESS_KEY_ID=TEST_KEYS.access_key, AWS_SECRET_ACCESS_KEY=TEST_KEYS.secret_key)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "local-endpoint", "--port", "0", "--data-dir", str(data_dir), *extra],
-            stdout=subprocess.PIPE, text=True, env=env)
-        assert self.proc.stdout is not None
-        self.ready: dict = {}
-        for line in self.proc.stdout:  # blocks until the ready line (or exit)
-            if line.startswith("{"):
-                self.ready = json.loads(line)
-                break
-        assert self.ready.get("event") == "ready", "endpoint did not start"
-        self.url: str = self.ready["url"]
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def terminate(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(10)
 
 
 @pytest.fixture
@@ -87,12 +63,14 @@ def test_kill_mid_fragment_leaves_only_whole_fragments(tmp_path: Path, procs: li
 
 
 def test_fault_switch_at_start_and_generated_keys(tmp_path: Path, procs: list[EndpointProcess]) -> None:
-    ep = EndpointProcess(tmp_path / "d", "--fault", "refuse_connections=1", "--fault", "error_5000=1")
+    ep = EndpointProcess(tmp_path / "d", "--fault", "refuse_connections=1", "--fault", "refuse_status=403",
+                         "--fault", "error_ack=4501:1", "--fault", "error_5000=2")
     procs.append(ep)
     client("kinesisvideo", ep.url).create_stream(StreamName="f", DataRetentionInHours=1)
     from tests.localkvs.helpers import put_media
 
-    assert put_media(ep.url, "f", make_mkv(15)).status == 400
+    assert put_media(ep.url, "f", make_mkv(15)).status == 403
+    assert put_media(ep.url, "f", make_mkv(15), read_timeout=5).events("ERROR")[0]["ErrorId"] == 4501
     assert put_media(ep.url, "f", make_mkv(15), read_timeout=5).events("ERROR")[0]["ErrorId"] == 5000
     assert len(put_media(ep.url, "f", make_mkv(15)).events("PERSISTED")) == 1
 
@@ -117,3 +95,26 @@ def test_bad_fault_switch_is_a_clear_error(tmp_path: Path) -> None:
                            str(tmp_path), "--fault", "explode=1"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "unknown fault switch" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "app", "local-endpoint", "--port", "0", "--data-dir",
+                           str(tmp_path), "--fault", "error_ack=4501"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "write error_ack=ERRORID:n[,n...]" in proc.stderr
+
+
+def test_storage_and_creating_options(tmp_path: Path, procs: list[EndpointProcess]) -> None:
+    ep = EndpointProcess(tmp_path / "d", "--max-disk-mb", "64", "--creating-seconds", "30")
+    procs.append(ep)
+    assert ep.banner[0].endswith(f"data in {tmp_path / 'd'} (at most 64 MB, oldest fragments deleted first)")
+    kv = client("kinesisvideo", ep.url)
+    kv.create_stream(StreamName="c")
+    assert kv.describe_stream(StreamName="c")["StreamInfo"]["Status"] == "CREATING"
+    assert ep.terminate() == 0
+    uncapped = EndpointProcess(tmp_path / "d", "--max-disk-mb", "0")
+    procs.append(uncapped)
+    assert uncapped.banner[0].endswith("(no size cap)")
+    assert uncapped.terminate() == 0
+    for option in ("--max-disk-mb", "--creating-seconds"):
+        proc = subprocess.run([sys.executable, "-m", "app", "local-endpoint", "--port", "0", "--data-dir",
+                               str(tmp_path / "e"), option, "-1"], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2
+        assert f"{option}: -1 is negative" in proc.stderr.replace("argument ", "")
