@@ -35,6 +35,8 @@ FAULTS = {
     "error_5000": FaultPlan(error_5000=[2]),
     "refuse_connections": FaultPlan(refuse_connections=2),
     "stall": FaultPlan(stall_after=[2]),
+    "response_never_starts": FaultPlan(hold_response=1),  # a proxy that swallows the request
+    "putmedia_404": FaultPlan(refuse_connections=1, refuse_status=404),  # a stale data endpoint
     "delayed_split_acks": FaultPlan(ack_delay=0.3, split_acks=3),
     "all_together": FaultPlan(drop_after_received=[1, 6], drop_mid_fragment=[3], error_5000=[5],
                               drop_after_persisted=[9],
@@ -55,6 +57,10 @@ def test_every_frame_once_despite(name: str, long_clip: Path, endpoint: Endpoint
         assert "connection: recovered" in proc.stdout
     if name == "drop_after_persisted":
         assert "was stored before the connection dropped; it is not sent again" in proc.stdout
+    if name == "putmedia_404":
+        assert "(asking for a new data endpoint)" in proc.stdout
+    if name == "response_never_starts":
+        assert "no acknowledgement for 2 s (stale connection)" in proc.stdout
     assert_every_frame_once_in_order(endpoint, "r")
 
 

@@ -80,3 +80,31 @@ def test_a_spool_older_than_the_buffer_window_is_sent_whole_and_first(tmp_path: 
     assert not list((spool / "old").glob("*.frag"))
     frames = decode_indices(b"".join(stored_fragments(endpoint, "old")))
     assert frames == list(range(15 * len(kept))) + list(range(90))
+
+
+def test_a_stream_wide_refusal_stops_and_the_spool_keeps_the_video(tmp_path: Path, endpoint: EndpointThread) -> None:
+    """ERROR 4501 (the stream's KMS key is disabled) says no fragment can be taken: the run stops at once with
+    the remedy, nothing is skipped, and once the key is fixed the next run sends what was kept, once."""
+    clip = make_mp4(tmp_path / "clip.mp4", frames=90)  # 6 s at 15 fps: 6 fragments of 1 s
+    spool = tmp_path / "spool"
+    client("kinesisvideo", endpoint.url).create_stream(StreamName="kms", DataRetentionInHours=1)
+    endpoint.endpoint.set_faults("kms", FaultPlan(error_ack={4501: [2, 3, 4, 5, 6]}))
+    first = run_cli("--stream", "kms", "--source", str(clip), "--endpoint-url", endpoint.url, "--fragment-seconds",
+                    "1", "--pace", "fast", "--spool", str(spool))
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "KMS_KEY_DISABLED (4501)" in first.stderr
+    assert "Check the stream's KMS key in AWS KMS" in first.stderr
+    assert "It is skipped" not in first.stdout
+    assert "0 refused" in first.stdout
+    assert first.stdout.count("ERROR") == 1  # it stopped at the first refusal instead of trying each fragment
+    kept = sorted((spool / "kms").glob("*.frag"))  # fragment 2 and whatever was captured after it
+    assert kept
+    assert f"{len(kept)} kept in the spool for the next run" in first.stdout
+
+    endpoint.endpoint.set_faults("kms", FaultPlan())  # the key is enabled again
+    second = run_cli("--stream", "kms", "--source", str(clip), "--endpoint-url", endpoint.url, "--fragment-seconds",
+                     "1", "--pace", "fast", "--spool", str(spool))
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert not list((spool / "kms").glob("*.frag"))
+    frames = decode_indices(b"".join(stored_fragments(endpoint, "kms", arrival=True)))
+    assert frames == list(range(15 * (1 + len(kept)))) + list(range(90))  # what was kept went first, once

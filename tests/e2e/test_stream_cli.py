@@ -51,10 +51,13 @@ def run_cli(*args: str, env_extra: dict[str, str] | None = None, timeout: float 
                           env=env, timeout=timeout)
 
 
-def stored_fragments(ep: EndpointThread, stream: str, verify: str | None = None) -> list[bytes]:
+def stored_fragments(ep: EndpointThread, stream: str, verify: str | None = None, *,
+                     arrival: bool = False) -> list[bytes]:
+    """Each stored fragment as an MKV document, in producer-timestamp order (or the order they arrived in:
+    fragment numbers increase with arrival)."""
     archived = client("kinesis-video-archived-media", ep.url, verify=verify)
     frags = archived.list_fragments(StreamName=stream)["Fragments"]
-    frags.sort(key=lambda f: f["ProducerTimestamp"])
+    frags.sort(key=(lambda f: int(f["FragmentNumber"])) if arrival else (lambda f: f["ProducerTimestamp"]))
     docs = []
     for f in frags:
         media = archived.get_media_for_fragment_list(StreamName=stream, Fragments=[f["FragmentNumber"]])
@@ -195,3 +198,16 @@ def test_missing_camera_is_a_clear_error(endpoint: EndpointThread) -> None:
     proc = run_cli("--stream", "s", "--source", "camera:7", "--endpoint-url", endpoint.url)
     assert proc.returncode == 2
     assert "Camera 7 could not be opened" in proc.stderr
+
+
+def test_create_waits_until_the_stream_is_active(clip: Path, data_dir: Path) -> None:
+    ep = make_endpoint(data_dir, creating_seconds=2.0)  # like the service: CREATING for a few seconds
+    try:
+        proc = run_cli("--stream", "new", "--source", str(clip), "--endpoint-url", ep.url, "--create", "--pace",
+                       "fast")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "Stream new is CREATING; waiting until it is ACTIVE." in proc.stdout
+        assert "reconnecting" not in proc.stdout  # nothing was sent before it was ACTIVE
+        assert_every_frame_once_in_order(ep, "new")
+    finally:
+        ep.stop()
