@@ -206,10 +206,6 @@ class DestinationPicker(QWidget):
         """Run ``fn`` on a worker thread, the busy bar shown. ``on_done``/``on_failed`` are connected before it
         starts: a fast call could otherwise finish first, and its signal would reach nobody."""
         task = Task(fn, self)
-        if on_done is not None:
-            task.done.connect(on_done)
-        if on_failed is not None:
-            task.failed.connect(on_failed)
         self._tasks.add(task)
         self.busy.show()
 
@@ -217,8 +213,12 @@ class DestinationPicker(QWidget):
             self._tasks.discard(task)
             self.busy.setVisible(bool(self._tasks))
 
-        task.done.connect(finished)
+        task.done.connect(finished)  # first: whoever hears the result sees the busy bar already settled
         task.failed.connect(finished)
+        if on_done is not None:
+            task.done.connect(on_done)
+        if on_failed is not None:
+            task.failed.connect(on_failed)
         if report:
             task.failed.connect(self.error.emit)
         return task.start()

@@ -36,7 +36,8 @@ def no_aws_config(monkeypatch: pytest.MonkeyPatch) -> None:
 def token_endpoint(tmp_path: Path) -> Iterator[EndpointThread]:
     from app.localkvs.server import EndpointConfig, LocalEndpoint
 
-    ep = EndpointThread(LocalEndpoint(EndpointConfig(data_dir=tmp_path / "t", keys=TOKEN_KEYS, region=REGION))).start()
+    ep = EndpointThread(LocalEndpoint(EndpointConfig(data_dir=tmp_path / "t", keys=TOKEN_KEYS, region=REGION,
+                                                            creating_seconds=0))).start()
     yield ep
     ep.stop()
 
