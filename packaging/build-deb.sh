@@ -25,29 +25,12 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The build venv: the app's dependencies (from pyproject.toml) and the pinned packaging tools.
-PY=${PYTHON:-python3}
+echo "build-deb: build venv, icons and bundle" >&2
+bash packaging/build-bundle.sh >&2
 VENV=build/venv
-stamp=$VENV/.kvs-studio-build-deps
-want=$(cat pyproject.toml packaging/requirements-build.txt | sha256sum | cut -c1-16)
-if [ ! -x $VENV/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  rm -rf $VENV
-  "$PY" -m venv $VENV
-  $VENV/bin/python -m pip install -q --upgrade pip
-  deps=$($VENV/bin/python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))')
-  mapfile -t deps_array <<<"$deps"
-  $VENV/bin/python -m pip install -q -r packaging/requirements-build.txt "${deps_array[@]}"
-  echo "$want" >"$stamp"
-fi
-
 VERSION=$($VENV/bin/python packaging/app_info.py)
 ARCH=$(dpkg --print-architecture)
 DEB=dist/kvs-studio_${VERSION}_${ARCH}.deb
-
-echo "build-deb: icons and bundle" >&2
-QT_QPA_PLATFORM=offscreen $VENV/bin/python packaging/make_icons.py build/icons
-$VENV/bin/pyinstaller --noconfirm --clean --log-level WARN --distpath dist --workpath build/pyinstaller \
-  packaging/kvs-studio.spec >&2
 
 echo "build-deb: package tree" >&2
 $VENV/bin/python packaging/deb/assemble.py --bundle dist/kvs-studio --icons build/icons --out build/deb-root \

@@ -99,7 +99,7 @@ SectionEnd
 Section "Uninstall"
   Delete "$SMPROGRAMS\${APPNAME}.lnk"
   Delete "$DESKTOP\${APPNAME}.lnk"
-  ; Only what the installer put there: never RMDir /r "$INSTDIR", which could be a folder the user chose.
+  ; Only what the installer put there, never the whole install folder (the user may have chosen a shared one).
   RMDir /r "$INSTDIR\_internal"
   Delete "$INSTDIR\${GUI_EXE}"
   Delete "$INSTDIR\${CLI_EXE}"
