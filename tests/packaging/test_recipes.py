@@ -5,6 +5,7 @@ filter rules."""
 
 from __future__ import annotations
 
+import os
 import plistlib
 import shutil
 import struct
@@ -21,6 +22,12 @@ sys.path.insert(0, str(ROOT / "packaging"))
 import app_info  # noqa: E402
 import freeze_rules  # noqa: E402
 import make_icons  # noqa: E402
+
+
+def make_icons_in(out: Path) -> None:
+    """As the build scripts run it: a process of its own (its QGuiApplication must not meet pytest-qt's)."""
+    subprocess.run([sys.executable, "packaging/make_icons.py", str(out)], cwd=ROOT, check=True, timeout=120,
+                   env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
 
 
 def _tool(name: str) -> str:
@@ -45,7 +52,7 @@ def test_nsis_installer_compiles_around_a_stand_in_bundle(tmp_path: Path) -> Non
     (bundle / "KVS Studio.exe").write_bytes(b"MZ windowed stand-in")
     (bundle / "_internal" / "PySide6" / "Qt6Core.dll").write_bytes(b"stand-in")
     icons = tmp_path / "icons"
-    make_icons.main(icons)
+    make_icons_in(icons)
     version = app_info.version()
     setup = tmp_path / f"KVS-Studio-Setup-{version}.exe"
     proc = _makensis(tmp_path, f"-DVERSION={version}", f"-DBUNDLE={bundle}", f"-DICON={icons / 'kvs-studio.ico'}",
@@ -154,7 +161,7 @@ def test_dmg_settings_put_the_app_beside_applications() -> None:
 def test_icons_for_every_platform(tmp_path: Path) -> None:
     from PySide6.QtGui import QImage
 
-    make_icons.main(tmp_path)
+    make_icons_in(tmp_path)
     for size in make_icons.HICOLOR_SIZES:
         image = QImage(str(tmp_path / "hicolor" / f"{size}x{size}" / "apps" / "kvs-studio.png"))
         assert (image.width(), image.height()) == (size, size)
