@@ -49,6 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, help="stop after this many seconds")
     demo.set_defaults(func=run_demo)
 
+    from app import selftest
+
+    check = sub.add_parser("self-test", help="check that this copy works: window, encoder, TLS, keyring, streaming",
+                           description="Stream a few seconds of the test pattern to an in-process local endpoint "
+                                       "and check the window, H.264 encoder, TLS certificates and keyring. One line "
+                                       "per check; exit 0 only when all pass. Touches none of your data.")
+    selftest.add_arguments(check)
+    check.set_defaults(func=selftest.run)
+
     gui = sub.add_parser("gui", help="open the window (the default with a display)")
     gui.set_defaults(func=lambda _a: _gui())
     return parser

@@ -11,6 +11,9 @@ APT_PACKAGES=(
   # checks with tools we did not write, keyring daemon, virtual screen
   ffmpeg mkvtoolnix dbus dbus-bin gnome-keyring libsecret-tools xvfb xauth
   python3-venv
+  # packaging (packaging/, tests/packaging): ELF tools for PyInstaller, desktop entry check, Windows
+  # installer compiler and a reader for it, window listing for the installed-app test
+  binutils desktop-file-utils nsis p7zip-full x11-utils
 )
 
 missing=()

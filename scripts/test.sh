@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/ruff check app tests
+.venv/bin/ruff check app tests packaging
 export QT_QPA_PLATFORM=offscreen OPENCV_LOG_LEVEL=OFF PYTHONDONTWRITEBYTECODE=1
 unset AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN || true
 KEYRING_HOME=$(mktemp -d)
