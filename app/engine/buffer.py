@@ -192,13 +192,13 @@ class FragmentBuffer:
     def add_listener(self, fn: Callable[[], None]) -> None:
         self._listeners.append(fn)
 
-    def abandon_all(self) -> tuple[int, int]:
-        """The run ended with fragments pending: (dropped, kept). Those with a durable copy stay in
-        the spool for the next run; the others are lost and counted as dropped."""
+    def abandon_all(self) -> tuple[list[BufferedFragment], list[BufferedFragment]]:
+        """The run ended with fragments pending: (lost, kept). Those with a durable copy stay in the spool
+        for the next run; the others are lost and counted as dropped."""
         with self._lock:
-            kept = sum(1 for f in self._frags.values() if f.spool_path is not None)
-            lost = len(self._frags) - kept
-            self.dropped += lost
+            kept = [f for f in self._frags.values() if f.spool_path is not None]
+            lost = [f for f in self._frags.values() if f.spool_path is None]
+            self.dropped += len(lost)
             self._frags.clear()
             self._mem_bytes = 0
         self._notify()

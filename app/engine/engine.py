@@ -324,14 +324,18 @@ class Engine:
         if up.error:
             self._errors.append(up.error)
         lost, kept = self.buffer.abandon_all()
+        for frag in lost:  # never sent, or never acknowledged: say so rather than leave them QUEUED
+            entry = up.ledger.get(frag.seq) if up.join(0) else None  # the ledger is ours once its owner ended
+            if entry is None or entry.state is not FragmentState.ERROR:  # a refused one keeps its error shown
+                self._emit(FragmentUpdate(frag.seq, frag.timecode, FragmentState.DROPPED, frag.frames, frag.size))
         if self._spool is not None:
             self._spool.prune_headers()  # headers whose fragments have all been delivered
         b = self.buffer
         self._result = EngineStopped(produced=b.produced, acknowledged=b.completed, failed=b.failed,
-                                     dropped=b.dropped, frames=self._frames_encoded, kept=kept,
+                                     dropped=b.dropped, frames=self._frames_encoded, kept=len(kept),
                                      error=self._errors[0] if self._errors else None)
         if lost:
-            log.warning("%d fragments were not acknowledged", lost)
+            log.warning("%d fragments were not acknowledged", len(lost))
         self._emit_stats()
         self._emit(self._result)
         self._done.set()

@@ -173,8 +173,7 @@ class PutMediaConnection:
             up.buffer.finish(entry.seq, failed=True)
             self.retry_reason = f"fragment {entry.seq} was refused ({err.code}); going on with the next"
         else:
-            self.stop_reason = (f"The service refuses all data for stream {up.stream}: {what} {err.remedy} "
-                                "Fragments not yet stored are kept in the spool, if one is set.")
+            self.stop_reason = f"The service refuses all data for stream {up.stream}: {what} {err.remedy}"
 
     def _fail(self, at: float | None = None) -> None:
         if not self.failed:

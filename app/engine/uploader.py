@@ -210,13 +210,13 @@ class Uploader:
             desc = await asyncio.to_thread(self.control.describe, self.stream)
         except StreamNotFound:
             self._give_up(f"Stream {self.stream} no longer exists (it was deleted while streaming). Recreate it "
-                          "and start again; fragments not yet stored are kept in the spool, if one is set.", 0)
+                          "and start again.", 0)
             return None
         except KvsStudioError as other:
             return other.user_message
         if desc.status != "ACTIVE":
             self._give_up(f"Stream {self.stream} is {desc.status}, so it cannot take data. Wait until it is ACTIVE "
-                          "or recreate it; fragments not yet stored are kept in the spool, if one is set.", 0)
+                          "or recreate it.", 0)
             return None
         return f"{exc.user_message} (asking for a new data endpoint)"
 

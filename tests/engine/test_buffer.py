@@ -113,7 +113,9 @@ def test_abandon_keeps_what_has_a_durable_copy(tmp_path: Path) -> None:
     buf.on_seal = lambda f: tmp_path / f"{f.seq}" if f.seq % 2 == 0 else None
     fill(buf, 4)
     buf.add_frame(4, 8000, b"z", 99)  # open, never sealed
-    assert buf.abandon_all() == (3, 2)  # 1, 3 and the open 4 are lost; 0 and 2 are on disk
+    lost, kept = buf.abandon_all()
+    assert [f.seq for f in lost] == [1, 3, 4]  # the open one too
+    assert [f.seq for f in kept] == [0, 2]  # on disk
     assert buf.dropped == 3
 
 
