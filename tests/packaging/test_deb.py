@@ -250,14 +250,20 @@ def test_window_under_xvfb(installed: Installed) -> None:
         assert probe.returncode == 0, probe.stdout + probe.stderr
         assert "on the xcb platform" in probe.stdout
         app = subprocess.Popen(["kvs-studio"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        out = ""
         try:
             xdisplay.wait_for_window(display, "KVS Studio", timeout_s=60, proc=app)
             shot = ARTIFACTS / "installed-window.png"
             image = _painted_screenshot(display, shot)
             print(f"screenshot of the installed app: {shot}")
-        finally:
-            app.terminate()
+        except RuntimeError as exc:
+            app.kill()
             out = app.communicate(timeout=30)[0].decode(errors="replace")
+            raise AssertionError(f"{exc}; it printed:\n{out}") from None
+        finally:
+            if app.poll() is None:
+                app.terminate()
+                out = app.communicate(timeout=30)[0].decode(errors="replace")
     assert app.returncode in (0, -signal.SIGTERM), out
     window = image[:820, :1280]
     assert len(np.unique(window.reshape(-1, 3), axis=0)) > 50  # widgets and text, not a blank frame
