@@ -5,18 +5,40 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from app import __version__
 from app.logging_setup import setup_logging
 
+EXIT_CODES = ("exit status: 0 done (every fragment acknowledged); 1 failed while running (the reason is the last "
+              "line); 2 bad arguments or setup (stream, credentials, source, region); 3 no usable OS keyring; "
+              "130 interrupted")
+
+
+class Parser(argparse.ArgumentParser):
+    """One plain line for a bad argument, not the whole usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\nRun `{self.prog} --help` for the options.\n")
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kvs-studio",
-                                     description="Stream a camera or a video file into Amazon Kinesis Video Streams.")
+    parser = Parser(prog="kvs-studio", epilog=EXIT_CODES,
+                    description="Stream a camera or a video file into Amazon Kinesis Video Streams. With no "
+                                "command: the window, or the headless demo when there is no display.")
     parser.add_argument("--version", action="version", version=f"kvs-studio {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="log more: -v info, -vv debug (secrets are always masked)")
+                        help="log more: -v info, -vv debug (secrets are always masked); also after the command")
+    # -v after the command too; SUPPRESS keeps the value given before it when it is not repeated after.
+    verbose = Parser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command")
+    add_parser = sub.add_parser
+
+    def add_command(name: str, **kwargs: object) -> argparse.ArgumentParser:
+        return add_parser(name, parents=[verbose], epilog=EXIT_CODES, **kwargs)  # type: ignore[arg-type]
+
+    sub.add_parser = add_command  # type: ignore[method-assign]
     from app.localkvs import main as local_main
 
     local = sub.add_parser("local-endpoint", help="run the local KVS-compatible endpoint",
@@ -35,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from app.credentials import cli as credentials_cli
 
-    credentials = sub.add_parser("credentials", help="AWS credentials kept in the OS keyring (add, list, remove)",
+    credentials = sub.add_parser("credentials",
+                                 help="AWS credentials kept in the OS keyring (add, list, rename, remove)",
                                  description="Save AWS credentials in the OS keyring (Secret Service, macOS "
                                              "Keychain, Windows Credential Manager) and use them with "
                                              "`kvs-studio stream --credentials NAME` or in the window.")
@@ -45,8 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="headless demo: the local endpoint in-process and the test pattern",
                           description="Start the local endpoint in this process and stream the test pattern "
                                       "to its demo stream until Ctrl-C. Needs no AWS account, camera or display.")
-    demo.add_argument("--data-dir", type=Path, help="where the local endpoint keeps streams")
-    demo.add_argument("--duration", type=float, help="stop after this many seconds")
+    from app.cli_types import number
+    from app.localkvs.main import default_data_dir
+
+    demo.add_argument("--data-dir", type=Path,
+                      help=f"where the local endpoint keeps streams (default {default_data_dir()})")
+    demo.add_argument("--duration", type=number(float, 0, above=True, unit=" s"),
+                      help="stop after this many seconds (default: until Ctrl-C)")
     demo.set_defaults(func=run_demo)
 
     from app import selftest
@@ -58,8 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.add_arguments(check)
     check.set_defaults(func=selftest.run)
 
-    gui = sub.add_parser("gui", help="open the window (the default with a display)")
-    gui.set_defaults(func=lambda _a: _gui())
+    gui = sub.add_parser("gui", help="open the window (the default with a display)",
+                         description="Open the KVS Studio window. Needs a display (X11 or Wayland); without one, "
+                                     "use `kvs-studio demo` or the other commands.")
+    gui.set_defaults(func=lambda _a: _gui(required=True))
     return parser
 
 
@@ -72,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         from app.ui.main import have_display
 
         if have_display():
-            return _gui()
+            return _gui(required=False)
         print("kvs-studio: no display found, so running the headless demo instead of the window "
               "(`kvs-studio --help` lists the commands).", file=sys.stderr)
         args = parser.parse_args(["demo"])
@@ -82,9 +112,17 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _gui() -> int:
-    from app.ui.main import run_gui
+def _gui(required: bool) -> int:
+    from app.ui.main import display_problem, run_gui
 
+    problem = display_problem()
+    if problem:
+        print(f"kvs-studio: {problem}", file=sys.stderr)
+        if required:
+            return 2
+        print("kvs-studio: running the headless demo instead (`kvs-studio --help` lists the commands).",
+              file=sys.stderr)
+        return int(run_demo(build_parser().parse_args(["demo"])))
     return run_gui()
 
 

@@ -20,7 +20,11 @@ class SourceError(KvsStudioError):
 
 
 class CredentialsError(KvsStudioError):
-    """No credentials, or the service refused them."""
+    """No credentials, or the service refused them (``code``: the service's error type, if it answered)."""
+
+    def __init__(self, user_message: str, *, code: str = "") -> None:
+        super().__init__(user_message)
+        self.code = code
 
 
 class ClockSkewError(CredentialsError):

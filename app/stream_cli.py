@@ -5,15 +5,14 @@ fragment produced was acknowledged."""
 from __future__ import annotations
 
 import argparse
-import re
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from app.cli_types import http_url, number, stream_name
 from app.engine.engine import Engine, StreamSettings
 from app.engine.events import (
     ConnectionState,
@@ -23,37 +22,13 @@ from app.engine.events import (
     FragmentUpdate,
 )
 from app.engine.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_BYTES
+from app.engine.spool import spool_problem
 from app.engine.uploader import UploaderSettings
 from app.errors import KvsStudioError
 from app.kvs.ledger import FragmentState
 
 SHOWN_STATES = {FragmentState.BUFFERING, FragmentState.RECEIVED, FragmentState.PERSISTED, FragmentState.ERROR,
                 FragmentState.DROPPED}
-
-
-STREAM_NAME_RE = re.compile(r"^[a-zA-Z0-9_.-]{1,256}$")
-
-
-def stream_name(text: str) -> str:
-    if not STREAM_NAME_RE.match(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a stream name: use 1-256 letters, digits, '_', '.' or '-'")
-    return text
-
-
-def number(kind: type[int] | type[float], lo: float, hi: float | None = None, *, above: bool = False,
-           unit: str = "") -> Callable[[str], float]:
-    """An argparse type: a number in [lo, hi] (or (lo, hi] with ``above``), refused with a plain message."""
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
-        if value != value or (value <= lo if above else value < lo) or (hi is not None and value > hi):
-            low = f"more than {lo:g}{unit}" if above else f"at least {lo:g}{unit}"
-            raise argparse.ArgumentTypeError(f"{text}{unit} is out of range: it must be {low}"
-                                             + (f" and at most {hi:g}{unit}" if hi is not None else ""))
-        return value
-    return parse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -65,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--credentials", metavar="NAME",
                    help="saved credentials from the OS keyring, shared with the window "
                         "(see `kvs-studio credentials list`; default: the AWS credential chain)")
-    p.add_argument("--endpoint-url",
+    p.add_argument("--endpoint-url", type=http_url,
                    help="control-plane URL instead of AWS, e.g. the local endpoint http://127.0.0.1:4567 "
                         "(default: the region's AWS endpoint)")
     p.add_argument("--create", action="store_true",
@@ -128,9 +103,10 @@ class Printer:
             if ev.state == "reconnecting" and ev.retry_in_s is not None:
                 return (f"connection: reconnecting (attempt {ev.attempt}, next try in {ev.retry_in_s:.1f} s): "
                         f"{ev.reason}")
-            if ev.state in ("connected", "recovered", "gave_up"):
-                return f"connection: {ev.state}" + (f" to {ev.endpoint}" if ev.endpoint else "") + \
-                    (f": {ev.reason}" if ev.reason else "")
+            if ev.state in ("connected", "recovered"):
+                return f"connection: {ev.state}" + (f" to {ev.endpoint}" if ev.endpoint else "")
+            if ev.state == "gave_up":
+                return "connection: gave up"  # the reason is the error line printed with it
             return None
         if isinstance(ev, EngineMessage):
             return f"{ev.level}: {ev.text}"
@@ -151,6 +127,11 @@ def run(args: argparse.Namespace, *, access_key: str | None = None, secret_key: 
         uploader=UploaderSettings(staleness_s=args.stale_seconds), spool_dir=args.spool,
         spool_bytes=int(args.spool_mb * 2**20), access_key=access_key, secret_key=secret_key,
         keyring_entry=args.credentials)
+    if args.spool is not None:
+        problem = spool_problem(args.spool)
+        if problem:
+            print(f"kvs-studio stream: --spool {args.spool}: cannot use it as a folder ({problem})", file=sys.stderr)
+            return 2
     printer = Printer(sys.stdout, retention_zero=False)
     engine = Engine(settings, printer)
     try:

@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
-# Set up (idempotent) and run KVS Studio. With no arguments it starts the local KVS-compatible
-# endpoint, the offline default that needs no AWS account; any arguments go to `kvs-studio`.
+# Set up (idempotent; only what running the app needs) and run KVS Studio. With no arguments: the window,
+# or the headless demo (local endpoint + test pattern) when there is no display. Arguments go to
+# `kvs-studio`, e.g. `./scripts/run-app.sh stream --help`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-if [ "$#" -eq 0 ]; then
-  :
-fi
 exec .venv/bin/kvs-studio "$@"

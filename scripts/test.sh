@@ -4,7 +4,7 @@
 # tested against a real Secret Service, and Qt draws offscreen. HOME is a throwaway for the keyring.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --dev
 .venv/bin/ruff check app tests packaging
 export QT_QPA_PLATFORM=offscreen OPENCV_LOG_LEVEL=OFF PYTHONDONTWRITEBYTECODE=1
 unset AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN || true

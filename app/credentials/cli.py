@@ -12,10 +12,23 @@ import getpass
 import sys
 from typing import TextIO
 
+from app.cli_types import http_url
 from app.credentials.entry import Entry, InvalidEntry, check_name
 from app.credentials.store import KeyringStore, KeyringUnavailable
 from app.errors import KvsStudioError
 from app.logging_setup import register_secret
+
+
+def aws_region(text: str) -> str:
+    """An argparse type: a region botocore knows for Kinesis Video, or the nearest names in the message."""
+    import botocore.session
+
+    from app.kvs.control import known_regions, unknown_region_message
+
+    regions = known_regions(botocore.session.get_session())
+    if regions and text not in regions:
+        raise argparse.ArgumentTypeError(unknown_region_message(text, regions))
+    return text
 
 EXIT_REFUSED = 1  # unknown name, bad input, credentials refused by the check
 EXIT_NO_KEYRING = 3  # no usable OS keyring
@@ -28,11 +41,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                        "Reads the access key ID, the secret and an optional session token, one "
                                        "per line, from stdin; on a terminal it prompts without echo.")
     add.add_argument("name", metavar="NAME")
-    add.add_argument("--region", help="default region of these credentials")
+    add.add_argument("--region", type=aws_region, help="default region of these credentials (default: none)")
     add.add_argument("--replace", action="store_true", help="replace saved credentials of the same name")
     add.add_argument("--check", action="store_true",
                      help="first check the pair with one signed ListStreams call (in --region, else us-east-1)")
-    add.add_argument("--endpoint-url", help="with --check: the control-plane URL to ask (e.g. a local endpoint)")
+    add.add_argument("--endpoint-url", type=http_url,
+                     help="with --check: the control-plane URL to ask (e.g. a local endpoint; default: AWS)")
     add.set_defaults(verb_func=run_add)
     ls = verbs.add_parser("list", help="list saved credentials (name, masked access key ID, region)")
     ls.set_defaults(verb_func=run_list)

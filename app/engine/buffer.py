@@ -6,8 +6,10 @@ timecode. A fragment leaves when the service has it (``finish``) or refused it f
 
 Memory is bounded by bytes and by the time span of what it holds. Past a bound, the oldest sealed
 fragment leaves memory: if the spool holds a durable copy of it, only its bytes are evicted (it stays
-pending and is read back from disk when sent); otherwise it is dropped, counted and reported. The open
-fragment is never dropped. Fragments from an earlier run (the spool) live on disk only, so the memory
+pending and is read back from disk when sent); otherwise it is dropped, counted and reported. Two kinds
+are never dropped: the open fragment, and fragments the uploader has on the wire (``protect``): dropping
+one half sent would let the service store it cut short, and its acks would go unheard. The bound waits
+for their acks instead. Fragments from an earlier run (the spool) live on disk only, so the memory
 bounds never touch them: the spool has its own size limit.
 
 Where each fragment stands with the service is not kept here but in the uploader's FragmentLedger.
@@ -50,6 +52,8 @@ class FragmentBuffer:
         self._listeners: list[Callable[[], None]] = []
         self._closed = False  # no more fragments will come
         self._mem_bytes = 0
+        self._max_seq: int | None = None  # the newest fragment ever started: seqs only grow
+        self._protected: set[int] = set()  # on the wire now: never dropped
         self.produced = 0
         self.completed = 0
         self.failed = 0
@@ -60,14 +64,20 @@ class FragmentBuffer:
 
     # -- producer side (encoder thread) ------------------------------------------------------
 
-    def add_frame(self, seq: int, timecode: int, data: bytes, index: int) -> BufferedFragment:
+    def add_frame(self, seq: int, timecode: int, data: bytes, index: int) -> BufferedFragment | None:
+        """Append a frame to fragment ``seq`` (a new seq starts a fragment). None when that fragment is
+        already gone (refused for good while it was still being encoded): its frames go nowhere."""
         with self._lock:
             frag = self._frags.get(seq)
             if frag is None:
+                if self._max_seq is not None and seq <= self._max_seq:
+                    return None
                 frag = BufferedFragment(seq, timecode, first_index=index)
                 self._frags[seq] = frag
+                self._max_seq = seq
                 self.produced += 1
-            assert frag.data is not None, "the open fragment is always in memory"
+            if frag.sealed or frag.data is None:
+                return None  # a sealed fragment never grows (its copies, sent or spooled, are final)
             frag.data += data
             frag.size += len(data)
             frag.frames += 1
@@ -131,6 +141,22 @@ class FragmentBuffer:
         with self._lock:
             return self._frags.get(seq)
 
+    def protect(self, seq: int) -> None:
+        """The uploader has started sending it on the current connection: keep it until acked or unprotected."""
+        with self._lock:
+            self._protected.add(seq)
+
+    def unprotect_all(self) -> None:
+        """The connection ended: what it had on the wire may be dropped again if the bounds need it."""
+        with self._lock:
+            self._protected.clear()
+            dropped = self._enforce_bounds()
+        self._after(dropped)
+
+    def protected_timecodes(self) -> set[int]:
+        with self._lock:
+            return {f.timecode for s, f in self._frags.items() if s in self._protected}
+
     def read(self, seq: int, offset: int) -> tuple[bytes, bool] | None:
         """(bytes from ``offset`` that are in memory, whether the fragment is sealed); None if it is gone.
 
@@ -152,6 +178,7 @@ class FragmentBuffer:
         """The service has it (or refused it for good): let it go."""
         with self._lock:
             frag = self._frags.pop(seq, None)
+            self._protected.discard(seq)
             if frag is not None:
                 self._mem_bytes -= len(frag.data) if frag.data is not None else 0
                 if failed:
@@ -162,13 +189,20 @@ class FragmentBuffer:
             self.on_release(frag, failed)
         self._notify()
 
-    def drop(self, timecode: int, reason: str) -> None:
-        """Drop a fragment unsent (the spool ran out of room for it)."""
+    def lose_copy(self, timecode: int, reason: str) -> None:
+        """The spool deleted its durable copy (it ran out of room): a fragment still in memory stays pending
+        (memory-only from now on); one that was only on disk is dropped, counted and reported."""
         with self._lock:
             frag = next((f for f in self._frags.values() if f.timecode == timecode and f.sealed), None)
-            if frag is not None:
+            if frag is None:
+                return
+            frag.spool_path = None
+            lost = frag.data is None
+            if lost:
                 self._pop_dropped(frag)
-        self._after([frag] if frag is not None else [], reason)
+            dropped = [frag] if lost else []
+            dropped += self._enforce_bounds()
+        self._after(dropped, reason)
 
     def empty(self) -> bool:
         with self._lock:
@@ -180,14 +214,14 @@ class FragmentBuffer:
             return self._closed and not self._frags
 
     def stats(self) -> tuple[int, int, float]:
-        """(fragments, bytes, seconds) currently pending, in memory or in the spool."""
+        """(fragments, bytes, seconds of this run's video) currently pending, in memory or in the spool."""
         with self._lock:
             if not self._frags:
                 return 0, 0, 0.0
-            first = next(iter(self._frags.values()))
-            last = next(reversed(self._frags.values()))
             size = sum(f.size for f in self._frags.values())
-            return len(self._frags), size, (last.timecode - first.timecode) / 1000
+            ours = [f for f in self._frags.values() if not f.earlier_run]
+            seconds = (ours[-1].timecode - ours[0].timecode) / 1000 if ours else 0.0
+            return len(self._frags), size, seconds
 
     def add_listener(self, fn: Callable[[], None]) -> None:
         self._listeners.append(fn)
@@ -207,13 +241,15 @@ class FragmentBuffer:
     # -- internals -----------------------------------------------------------------------------
 
     def _enforce_bounds(self) -> list[BufferedFragment]:
-        """Leave memory, oldest sealed first, until within both bounds (called with the lock held)."""
+        """Leave memory, oldest sealed first, until within both bounds (called with the lock held).
+
+        Fragments on the wire are left out of the reckoning: they go when their acks come."""
         dropped = []
         while True:
-            resident = [f for f in self._frags.values() if f.data is not None]
-            if len(resident) < 2:
+            pool = [f for f in self._frags.values() if f.data is not None and f.seq not in self._protected]
+            if len(pool) < 2:
                 break
-            first, last = resident[0], resident[-1]
+            first, last = pool[0], pool[-1]
             over = self._mem_bytes > self.max_bytes or (last.timecode - first.timecode) / 1000 > self.max_seconds
             if not over or not first.sealed:
                 break

@@ -104,7 +104,10 @@ class Engine:
         self.buffer = FragmentBuffer(settings.buffer_bytes, settings.buffer_seconds)
         self.buffer.on_drop = self._on_drop
         self._stop = threading.Event()
+        self._stopped_at: float | None = None  # when the run was first asked to stop (monotonic)
         self._forced = False
+        self._spool_failed = False
+        self._spooled_frames = 0  # frames in fragments an earlier run left in the spool
         self._spool: Spool | None = None
         self._threads: list[threading.Thread] = []
         self._uploader: Uploader | None = None
@@ -158,6 +161,14 @@ class Engine:
         width = (self.settings.width or info.width) // 2 * 2
         height = (self.settings.height or info.height) // 2 * 2
         fps = self.settings.fps or info.fps
+        if not info.live and self.settings.fps and abs(self.settings.fps - info.fps) > 0.01:
+            # Frames are never dropped or repeated from a file, so its own rate is the only true one.
+            self._emit(EngineMessage("warning", f"{info.description} keeps its own frame rate ({info.fps:g} fps); "
+                                                "the frame rate setting applies to cameras and the test pattern."))
+            fps = info.fps
+        if not info.live and self.settings.duration_s:
+            self._emit(EngineMessage("warning", "A file is always sent whole; the duration setting applies to "
+                                                "cameras and the test pattern."))
         bitrate = (self.settings.bitrate_kbps or DEFAULT_BITRATE // 1000) * 1000
         encoder = H264Encoder(width, height, fps, bitrate, self.settings.preset)
         header = connection_header(encoder.codec_private, width, height, fps)
@@ -182,15 +193,25 @@ class Engine:
         left = spool.load()
         for i, old in enumerate(left):
             self.buffer.add_spooled(i - len(left), old.timecode, old.path, old.size, old.frames, old.header)
+            self._spooled_frames += old.frames
             self._emit(FragmentUpdate(i - len(left), old.timecode, FragmentState.QUEUED, old.frames, old.size))
         if left:
             self._emit(EngineMessage("info", f"{len(left)} fragments kept from an earlier run will be sent first."))
 
         def seal(frag: BufferedFragment) -> Path | None:
             assert frag.data is not None
-            path, evicted = spool.add(frag.timecode, frag.header or header, bytes(frag.data), frag.frames)
+            try:
+                path, evicted = spool.add(frag.timecode, frag.header or header, bytes(frag.data), frag.frames,
+                                          keep=lambda tc: tc in self.buffer.protected_timecodes())
+            except OSError as exc:  # a full or failing disk must not end a live run: memory still works
+                if not self._spool_failed:
+                    self._spool_failed = True
+                    why = exc.strerror or exc
+                    self._emit(EngineMessage("warning", f"Cannot write to the spool {spool.dir} ({why}); "
+                                                        "unacknowledged fragments are kept in memory only."))
+                return None
             for timecode in evicted:
-                self.buffer.drop(timecode, "the spool is full")
+                self.buffer.lose_copy(timecode, "the spool is full")
             return path
 
         def release(frag: BufferedFragment, refused: bool) -> None:
@@ -207,14 +228,24 @@ class Engine:
 
     def stop(self) -> None:
         """Stop capturing; everything captured is still encoded, sent and awaited."""
-        self._stop.set()
+        self._request_stop()
 
     def force_stop(self) -> None:
+        """Drop the connection now. The fragment being encoded is never closed early: ending it short on the
+        service while its whole copy goes to the spool would make the next run skip the whole one."""
         self._forced = True
-        self._stop.set()
-        self.buffer.close_input()
+        self._request_stop()
         if self._uploader is not None:
             self._uploader.abort()
+
+    def _request_stop(self) -> None:
+        if self._stopped_at is None:
+            self._stopped_at = time.monotonic()
+        self._stop.set()
+
+    def _capture_abandoned(self) -> bool:
+        """Capture was asked to stop long ago and is still blocked (a camera read that never returns)."""
+        return self._stopped_at is not None and time.monotonic() - self._stopped_at > STOP_GRACE_S
 
     def wait(self, timeout: float | None = None) -> EngineStopped | None:
         self._done.wait(timeout)
@@ -235,7 +266,7 @@ class Engine:
     def _fail(self, message: str) -> None:
         self._errors.append(message)
         self._emit(EngineMessage("error", message))
-        self._stop.set()
+        self._request_stop()
 
     def _capture(self, frames: queue.Queue[RawFrame]) -> None:
         assert self.source is not None
@@ -270,6 +301,9 @@ class Engine:
                 except queue.Empty:
                     if not capture.is_alive():
                         break  # capture ended and everything it captured is encoded
+                    if self._capture_abandoned():
+                        log.warning("capture did not stop within %.0f s; encoding what it gave", STOP_GRACE_S)
+                        break
                     continue
                 packets = encoder.encode(item, fragmenter.plan_key_frame(item.timestamp_ms))
                 self._feed(fragmenter, packets)
@@ -289,53 +323,67 @@ class Engine:
     def _apply(self, ev: FrameAdded | FragmentSealed) -> None:
         if isinstance(ev, FrameAdded):
             frag = self.buffer.add_frame(ev.seq, ev.timecode, ev.data, ev.index)
-            if ev.started:
+            if frag is not None and ev.started:
                 self._emit_fragment(frag)
         else:
             self.buffer.seal(ev.seq)
 
     def _supervise(self) -> None:
-        """Wait for the pipeline to finish, and end the run promptly when any part of it cannot go on."""
+        """Wait for the pipeline to finish, and end the run promptly when any part of it cannot go on.
+        Whatever happens here, the run ends with a result: front ends wait for it."""
+        try:
+            self._watch()
+        except Exception as exc:
+            log.exception("engine supervisor crashed")
+            self._errors.append(f"Internal error while stopping: {exc}")
+        finally:
+            self._finish()
+
+    def _watch(self) -> None:
         up = self._uploader
         assert up is not None
         capture, encode = self._threads[:2]
-        stopped_at: float | None = None
         forced_at: float | None = None
         while True:
             uploader_done = up.join(0.25)
-            pipeline_done = not capture.is_alive() and not encode.is_alive()
             if uploader_done and up.error is not None:
-                self._stop.set()  # nothing more can be sent: stop capturing; what is sealed stays in the spool
+                self._request_stop()  # nothing more can be sent: stop capturing; what is sealed stays in the spool
+            capture_done = not capture.is_alive() or self._capture_abandoned()
+            pipeline_done = capture_done and not encode.is_alive()
             if pipeline_done and (uploader_done or up.error is not None):
                 break
-            if self._stop.is_set() and stopped_at is None:
-                stopped_at = time.monotonic()
             if self._forced and forced_at is None:
                 forced_at = time.monotonic()
             if forced_at is not None and time.monotonic() - forced_at > 3.0:
                 break  # a forced stop does not wait for the network
-            if uploader_done and not pipeline_done and stopped_at is not None \
-                    and time.monotonic() - stopped_at > STOP_GRACE_S:
-                name = capture.name if capture.is_alive() else encode.name
-                self._errors.append(f"{name} did not stop within {STOP_GRACE_S:.0f} s; left behind")
+            if uploader_done and self._capture_abandoned() and encode.is_alive() \
+                    and time.monotonic() - (self._stopped_at or 0) > 2 * STOP_GRACE_S:
+                self._errors.append(f"{encode.name} did not stop within {2 * STOP_GRACE_S:.0f} s; left behind")
                 break
-            if not uploader_done and pipeline_done and not self.buffer.input_closed:
-                self.buffer.close_input()  # the encoder died before closing its output: let the upload drain
+        if capture.is_alive() and self._capture_abandoned():
+            self._errors.append(f"{capture.name} did not stop within {STOP_GRACE_S:.0f} s (the source is not "
+                                "answering); left behind")
         if up.error:
             self._errors.append(up.error)
+
+    def _finish(self) -> None:
+        up = self._uploader
         lost, kept = self.buffer.abandon_all()
         for frag in lost:  # never sent, or never acknowledged: say so rather than leave them QUEUED
-            entry = up.ledger.get(frag.seq) if up.join(0) else None  # the ledger is ours once its owner ended
+            entry = up.ledger.get(frag.seq) if up is not None and up.join(0) else None  # ours once its owner ended
             if entry is None or entry.state is not FragmentState.ERROR:  # a refused one keeps its error shown
                 self._emit(FragmentUpdate(frag.seq, frag.timecode, FragmentState.DROPPED, frag.frames, frag.size))
         if self._spool is not None:
-            self._spool.prune_headers()  # headers whose fragments have all been delivered
+            try:
+                self._spool.prune_headers()  # headers whose fragments have all been delivered
+            except OSError as exc:
+                log.warning("cannot tidy the spool: %s", exc)
         b = self.buffer
         self._result = EngineStopped(produced=b.produced, acknowledged=b.completed, failed=b.failed,
-                                     dropped=b.dropped, frames=self._frames_encoded, kept=len(kept),
-                                     error=self._errors[0] if self._errors else None)
+                                     dropped=b.dropped, frames=self._frames_encoded + self._spooled_frames,
+                                     kept=len(kept), error=self._errors[0] if self._errors else None)
         if lost:
-            log.warning("%d fragments were not acknowledged", len(lost))
+            log.info("%d fragments were not acknowledged", len(lost))
         self._emit_stats()
         self._emit(self._result)
         self._done.set()

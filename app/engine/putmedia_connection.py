@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
+from app.engine.blocking import in_thread
 from app.engine.buffer import BufferedFragment
 from app.engine.events import ConnectionState, EngineMessage
 from app.errors import StreamRefused
-from app.kvs.acks import Ack, AckParser, RefusalScope
+from app.kvs.acks import Ack, AckParser, RefusalScope, error_for
 from app.kvs.control import classify_http_error
 from app.kvs.ledger import FragmentState
 from app.kvs.signing import put_media_headers
@@ -70,7 +71,7 @@ class PutMediaConnection:
 
     async def run(self, http: aiohttp.ClientSession) -> ConnectionOutcome:
         up = self.up
-        creds = await asyncio.to_thread(up.control.credentials)  # refreshed before each connection
+        creds = await in_thread(up.control.credentials)  # refreshed before each connection
         headers = put_media_headers(self.endpoint, up.stream, creds, up.control.region, time.time_ns() // 1_000_000)
         request = asyncio.ensure_future(http.post(self.endpoint.rstrip("/") + "/putMedia", data=self._body(),
                                                   headers=headers))
@@ -82,8 +83,9 @@ class PutMediaConnection:
                 if resp.status != 200:
                     text = await resp.text()
                     code = resp.headers.get("x-amzn-ErrorType", "").split(":")[0]
-                    raise classify_http_error(resp.status, code, _message(text), resp.headers.get("Date"),
-                                              up.stream, headers.get("X-Amz-Date"))
+                    raise up.control.explain(classify_http_error(resp.status, code, _message(text),
+                                                                 resp.headers.get("Date"), up.stream,
+                                                                 headers.get("X-Amz-Date")))
                 up.emit(ConnectionState("recovered" if self.attempt else "connected", self.attempt,
                                         endpoint=self.endpoint))
                 await self._read_acks(resp)
@@ -148,6 +150,9 @@ class PutMediaConnection:
         up = self.up
         out = up.ledger.apply(ack, time.monotonic())
         entry = out.entry
+        if entry is None and ack.error_id is not None:
+            self._refused_without_fragment(ack)
+            return
         if entry is None:
             log.info("ack %s for unknown fragment timecode %s ignored", ack.event_type, ack.fragment_timecode)
             return
@@ -174,6 +179,19 @@ class PutMediaConnection:
             self.retry_reason = f"fragment {entry.seq} was refused ({err.code}); going on with the next"
         else:
             self.stop_reason = f"The service refuses all data for stream {up.stream}: {what} {err.remedy}"
+
+    def _refused_without_fragment(self, ack: Ack) -> None:
+        """An ERROR ack that names no fragment on this connection (e.g. FragmentTimecode 0) still says what the
+        service thinks: a stream-wide one stops the run, any other ends this connection."""
+        err = error_for(ack.error_id or 0)
+        what = f"{err.code} ({err.error_id}): {err.meaning}"
+        self._fail(time.monotonic())
+        if err.scope is RefusalScope.STREAM:
+            self.stop_reason = f"The service refuses all data for stream {self.up.stream}: {what} {err.remedy}"
+        else:
+            self.up.emit(EngineMessage("warning", f"The service sent {what} for no fragment on this connection; "
+                                                  "reconnecting."))
+            self.retry_reason = f"the service sent {err.code} ({err.error_id})"
 
     def _fail(self, at: float | None = None) -> None:
         if not self.failed:
@@ -213,6 +231,8 @@ class PutMediaConnection:
             await _forever()  # cancelled when the connection closes; never end the body cleanly
         if header is None:
             return  # nothing was left to send
+        if up.abort_requested:
+            await _forever()  # a forced stop: the open fragment must not be closed on the service's side
         up.bytes_sent += len(END_OF_FRAGMENT)
         yield END_OF_FRAGMENT
         deadline = time.monotonic() + up.settings.final_ack_timeout_s
@@ -231,12 +251,16 @@ class PutMediaConnection:
         while not self.failed:
             up.changed.clear()
             got = up.buffer.read(frag.seq, offset)
-            if got is None:  # dropped by the overflow policy meanwhile
+            if got is None:  # gone meanwhile (refused for good, or dropped before it was sent)
                 up.ledger.drop(frag.seq)
+                if started and not self.failed:
+                    # Never go on to the next cluster after part of one: the service would store it cut short.
+                    self._fail()
+                    self.retry_reason = f"fragment {frag.seq} left the buffer while it was being sent"
                 return
             data, sealed = got
             if not data and sealed and offset < frag.size:  # only in the spool: read it back from disk
-                data = (await asyncio.to_thread(up.buffer.read_spooled, frag))[offset:]
+                data = (await in_thread(up.buffer.read_spooled, frag))[offset:]
             if data:
                 if not started:
                     await asyncio.sleep(up.limiter.fragment_delay(time.monotonic()))
@@ -245,13 +269,14 @@ class PutMediaConnection:
                 up.limiter.sent(time.monotonic(), len(data))
                 if not started:
                     started = self.sent_any = True
+                    up.buffer.protect(frag.seq)  # on the wire: the buffer's bounds wait for its acks
                     up.report(up.ledger.start_attempt(frag.seq, time.monotonic()))
                 offset += len(data)
                 up.bytes_sent += len(data)
                 yield data
                 continue
             if sealed:
-                up.ledger.all_sent(frag.seq, time.monotonic())
+                up.ledger.all_sent(frag.seq)
                 return
             await up.wait_change(1.0)
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,31 +56,48 @@ class Spool:
         os.replace(tmp, path)
         _fsync_dir(path.parent)
 
-    def add(self, timecode: int, header: bytes, data: bytes, frames: int) -> tuple[Path | None, list[int]]:
+    def add(self, timecode: int, header: bytes, data: bytes, frames: int,
+            keep: Callable[[int], bool] = lambda _tc: False) -> tuple[Path | None, list[int]]:
         """Write a sealed fragment durably: (its path, or None if it is larger than the whole spool;
-        timecodes of older fragments deleted to make room)."""
+        timecodes of older fragments deleted to make room). Fragments for which ``keep(timecode)`` is true
+        (on the wire right now) are never deleted; if only they stand in the way, the limit is exceeded
+        until their acks come. Raises OSError when the disk refuses the write."""
         if len(data) > self.max_bytes:
             return None, []
         key = hashlib.sha256(header).hexdigest()[:16]
-        with self._lock:
+        with self._lock:  # only bookkeeping under the lock: the uploader's loop takes it to remove files
             evicted = []
             total = sum(size for size, _ in self._sizes.values())
             for old in sorted(self._sizes):
                 if total + len(data) <= self.max_bytes:
                     break
+                if keep(old):
+                    continue
                 size, old_path = self._sizes.pop(old)
-                old_path.unlink(missing_ok=True)
+                evicted.append((old, old_path))
                 total -= size
-                evicted.append(old)
-            if key not in self._headers:
-                hdr = self.dir / f"{key}.hdr"
+            new_header = key not in self._headers
+            self._headers.add(key)
+        for _old, old_path in evicted:
+            old_path.unlink(missing_ok=True)
+        if new_header:
+            hdr = self.dir / f"{key}.hdr"
+            try:
                 if not hdr.exists():
                     self._write(hdr, header)
-                self._headers.add(key)
-            path = self.dir / f"{timecode:015d}-{key}-{frames}.frag"
+            except OSError:
+                with self._lock:
+                    self._headers.discard(key)
+                raise
+        path = self.dir / f"{timecode:015d}-{key}-{frames}.frag"
+        try:
             self._write(path, data)
+        except OSError:
+            path.with_name(path.name + ".tmp").unlink(missing_ok=True)
+            raise
+        with self._lock:
             self._sizes[timecode] = (len(data), path)
-        return path, evicted
+        return path, [old for old, _ in evicted]
 
     def remove(self, timecode: int) -> None:
         """The service has it."""
@@ -133,3 +152,14 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def spool_problem(root: Path) -> str | None:
+    """Why ``root`` cannot hold a spool (checked before streaming starts), or None."""
+    try:
+        Path(root).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from app.engine.blocking import in_thread
 from app.engine.buffer import FragmentBuffer
 from app.engine.events import ConnectionState, EngineEvent, EngineMessage, FragmentUpdate
 from app.engine.putmedia_connection import ConnectionRetry, PutMediaConnection
-from app.errors import KvsStudioError, ServiceError, StreamNotFound, StreamRefused
+from app.errors import CredentialsError, KvsStudioError, ServiceError, StreamNotFound, StreamRefused
 from app.kvs.acks import AckParseError
 from app.kvs.control import KvsControl, tls_error_message
 from app.kvs.ledger import FragmentLedger, FragmentState, LedgerEntry
@@ -36,6 +37,7 @@ from app.kvs.limits import SendLimiter
 from app.kvs.retry import REFRESH_ENDPOINT_TYPES, Backoff
 
 log = logging.getLogger(__name__)
+LISTING_LAG_S = 1.5  # ListFragments lags PERSISTED by about a second (kvs-protocol.md §8)
 
 
 @dataclass
@@ -70,6 +72,7 @@ class Uploader:
         self.changed = asyncio.Event()
         self._abort = asyncio.Event()
         self._endpoint: str | None = None
+        self._listing_refused = False  # ListFragments is not allowed: stop asking, lost acks mean resends
         self._thread = threading.Thread(target=self._thread_main, name="kvs-uploader", daemon=True)
         buffer.add_listener(self._on_buffer_change)
 
@@ -102,9 +105,10 @@ class Uploader:
         asyncio.set_event_loop(self._loop)
         try:
             self._loop.run_until_complete(self._run())
-        except Exception as exc:  # never die silently
-            log.exception("uploader crashed")
-            self._give_up(f"Upload stopped by an internal error: {exc}", 0)
+        except Exception as exc:  # never die silently (unless told to stop at once: then nothing is owed)
+            if not self._abort.is_set():
+                log.exception("uploader crashed")
+                self._give_up(f"Upload stopped by an internal error: {exc}", 0)
         finally:
             self._loop.close()
 
@@ -180,6 +184,10 @@ class Uploader:
                 finally:
                     for entry in self.ledger.end_connection():
                         self.report(entry)
+                    self.buffer.unprotect_all()
+                    self.ledger.retain(f.seq for f in self.buffer.pending())
+                if self._abort.is_set():
+                    break
                 if self.buffer.completed > completed_before:
                     attempt = 0  # this connection got work done: start the backoff again from the bottom
                 attempt += 1
@@ -192,10 +200,12 @@ class Uploader:
     async def _connection(self, http: aiohttp.ClientSession, attempt: int) -> str | None:
         """One connection; None when it ended well (rotation, or acks), else why it did not."""
         await self._skip_already_stored()
-        if self.buffer.empty():
+        if self.buffer.empty() or self._abort.is_set():
             return None
         if self._endpoint is None:
-            self._endpoint = await asyncio.to_thread(self.control.data_endpoint, self.stream)
+            self._endpoint = await in_thread(self.control.data_endpoint, self.stream)
+            if self._abort.is_set():
+                return None
         outcome = await PutMediaConnection(self, self._endpoint, attempt).run(http)
         if outcome.rotating:
             self._endpoint = None  # ask GetDataEndpoint again, as the service expects about every 45 min
@@ -207,7 +217,7 @@ class Uploader:
     async def _stream_still_there(self, exc: StreamNotFound) -> str | None:
         """PutMedia said 404: a stale data endpoint (retry with a new one), or the stream is gone (stop)."""
         try:
-            desc = await asyncio.to_thread(self.control.describe, self.stream)
+            desc = await in_thread(self.control.describe, self.stream)
         except StreamNotFound:
             self._give_up(f"Stream {self.stream} no longer exists (it was deleted while streaming). Recreate it "
                           "and start again.", 0)
@@ -234,31 +244,47 @@ class Uploader:
     async def _skip_already_stored(self) -> None:
         """Ask the service which fully sent fragments it stored anyway (the connection died before their
         PERSISTED ack, or an earlier run sent them before it ended) and let those go instead of sending
-        them twice. Best effort: if ListFragments is not allowed or fails, they are simply sent again."""
-        if self.retention_zero:
-            return  # nothing is stored, so nothing can be listed
+        them twice. ListFragments is eventually consistent (about a second behind PERSISTED), so fragments
+        the service said RECEIVED for are asked about once more after a short wait. Best effort: if
+        ListFragments is not allowed or fails, they are simply sent again."""
+        if self.retention_zero or self._listing_refused:
+            return  # nothing is stored, so nothing can be listed; or we may not ask
         for frag in self.buffer.pending():
             if frag.earlier_run and frag.seq not in self.ledger:
                 self.ledger.add(frag.seq, frag.timecode, maybe_sent=True)
-        candidates = self.ledger.unconfirmed_sent()
-        if not candidates:
-            return
-        try:
-            stored = await asyncio.to_thread(self.control.stored_producer_timestamps, self.stream,
-                                             candidates[0].timecode, candidates[-1].timecode)
-        except KvsStudioError as exc:
-            log.info("cannot check which fragments were stored (%s); sending them again", exc.user_message)
-            stored = set()
-        for entry in candidates:
-            if entry.timecode in stored:
-                self.ledger.mark_stored(entry.seq)
-                entry.latency_ms.clear()
-                self.report(entry)
-                self.emit(EngineMessage("info", f"Fragment {entry.seq} was stored before the connection dropped; "
-                                                "it is not sent again."))
-                self.buffer.finish(entry.seq)
-            else:
-                entry.fully_sent = False  # checked: not stored, so only a new send can change that
+        for last_try in (False, True):
+            candidates = self.ledger.unconfirmed_sent()
+            if not candidates:
+                return
+            try:
+                stored = await in_thread(self.control.stored_producer_timestamps, self.stream,
+                                         candidates[0].timecode, candidates[-1].timecode)
+            except CredentialsError:
+                self._listing_refused = True
+                self.emit(EngineMessage("warning", "These credentials may not call ListFragments, so a fragment "
+                                                   "whose acknowledgement was lost is sent again (a duplicate is "
+                                                   "possible). Allow kinesisvideo:ListFragments to avoid that."))
+                return
+            except KvsStudioError as exc:
+                log.info("cannot check which fragments were stored (%s); sending them again", exc.user_message)
+                return
+            for entry in candidates:
+                if entry.timecode in stored:
+                    self._already_stored(entry)
+            if last_try or not any(e.received for e in self.ledger.unconfirmed_sent()):
+                break
+            await self._sleep(LISTING_LAG_S)
+        for entry in self.ledger.unconfirmed_sent():
+            entry.fully_sent = False  # checked: not stored, so only a new send can change that
+
+    def _already_stored(self, entry: LedgerEntry) -> None:
+        frag = self.buffer.get(entry.seq)
+        self.ledger.mark_stored(entry.seq)
+        entry.latency_ms.clear()
+        self.report(entry)
+        when = "by an earlier run" if frag is not None and frag.earlier_run else "before the connection dropped"
+        self.emit(EngineMessage("info", f"Fragment {entry.seq} was stored {when}; it is not sent again."))
+        self.buffer.finish(entry.seq)
 
 
 def plain_reason(exc: BaseException) -> str:

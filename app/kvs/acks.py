@@ -35,55 +35,55 @@ class AckError:
     error_id: int
     code: str
     meaning: str  # plain language, for people
-    retriable: bool
+    scope: RefusalScope
     remedy: str = ""  # what the user can do, for refusals of the whole stream
 
     @property
-    def scope(self) -> RefusalScope:
-        if self.retriable:
-            return RefusalScope.RETRY
-        return RefusalScope.STREAM if self.remedy else RefusalScope.FRAGMENT
+    def retriable(self) -> bool:
+        return self.scope is RefusalScope.RETRY
 
 
 _KMS_REMEDY = ("Check the stream's KMS key in AWS KMS (enabled, not scheduled for deletion, usable by these "
                "credentials), or recreate the stream with the AWS managed key.")
 
+RETRY, FRAGMENT, STREAM = RefusalScope.RETRY, RefusalScope.FRAGMENT, RefusalScope.STREAM
+
 # ErrorId table (kvs-protocol.md §3.1: DOC API_dataplane_PutMedia, PIC retry rules, AJ1 names).
 _ERRORS = [
-    AckError(4000, "STREAM_READ_ERROR", "The service could not read the data stream.", True),
-    AckError(4001, "MAX_FRAGMENT_SIZE_REACHED", "A fragment was larger than the 50 MB limit.", False),
-    AckError(4002, "MAX_FRAGMENT_DURATION_REACHED", "A fragment was longer than the 10 s limit.", False),
-    AckError(4003, "MAX_CONNECTION_DURATION_REACHED", "The connection was open longer than allowed.", True),
+    AckError(4000, "STREAM_READ_ERROR", "The service could not read the data stream.", RETRY),
+    AckError(4001, "MAX_FRAGMENT_SIZE_REACHED", "A fragment was larger than the 50 MB limit.", FRAGMENT),
+    AckError(4002, "MAX_FRAGMENT_DURATION_REACHED", "A fragment was longer than the 10 s limit.", FRAGMENT),
+    AckError(4003, "MAX_CONNECTION_DURATION_REACHED", "The connection was open longer than allowed.", RETRY),
     AckError(4004, "FRAGMENT_TIMECODE_LESSER_THAN_PREVIOUS",
-             "A fragment's timecode went backwards compared with the previous one.", False),
-    AckError(4005, "MORE_THAN_ONE_TRACK_FOUND", "The MKV has more than one track (old limit).", False),
-    AckError(4006, "INVALID_MKV_DATA", "The data is not valid Matroska (MKV).", False),
-    AckError(4007, "INVALID_PRODUCER_TIMESTAMP", "The producer timestamp is not valid.", False),
-    AckError(4008, "STREAM_NOT_ACTIVE", "The stream no longer exists or is not active.", False,
+             "A fragment's timecode went backwards compared with the previous one.", FRAGMENT),
+    AckError(4005, "MORE_THAN_ONE_TRACK_FOUND", "The MKV has more than one track (old limit).", FRAGMENT),
+    AckError(4006, "INVALID_MKV_DATA", "The data is not valid Matroska (MKV).", FRAGMENT),
+    AckError(4007, "INVALID_PRODUCER_TIMESTAMP", "The producer timestamp is not valid.", FRAGMENT),
+    AckError(4008, "STREAM_NOT_ACTIVE", "The stream no longer exists or is not active.", STREAM,
              "Check the stream in the Kinesis Video console; recreate it if it was deleted."),
-    AckError(4009, "FRAGMENT_METADATA_LIMIT_REACHED", "Too many metadata tags on a fragment.", False),
+    AckError(4009, "FRAGMENT_METADATA_LIMIT_REACHED", "Too many metadata tags on a fragment.", FRAGMENT),
     AckError(4010, "TRACK_NUMBER_MISMATCH", "A frame names a track that the MKV header does not declare.",
-             False),
-    AckError(4011, "FRAMES_MISSING_FOR_TRACK", "A fragment has no frames for a track in the header.", False),
-    AckError(4012, "MORE_THAN_ALLOWED_TRACKS_FOUND", "The MKV declares more tracks than allowed (3).", False),
-    AckError(4500, "KMS_KEY_ACCESS_DENIED", "Access to the stream's KMS key was denied.", False, _KMS_REMEDY),
-    AckError(4501, "KMS_KEY_DISABLED", "The stream's KMS key is disabled.", False, _KMS_REMEDY),
-    AckError(4502, "KMS_KEY_VALIDATION_ERROR", "The stream's KMS key failed validation.", False, _KMS_REMEDY),
-    AckError(4503, "KMS_KEY_UNAVAILABLE", "The stream's KMS key is unavailable.", False, _KMS_REMEDY),
-    AckError(4504, "KMS_KEY_INVALID_USAGE", "The stream's KMS key cannot be used this way.", False, _KMS_REMEDY),
-    AckError(4505, "KMS_KEY_INVALID_STATE", "The stream's KMS key is in an invalid state.", False, _KMS_REMEDY),
-    AckError(4506, "KMS_KEY_NOT_FOUND", "The stream's KMS key was not found.", False, _KMS_REMEDY),
-    AckError(4507, "STREAM_DELETED", "The stream was deleted.", False,
+             FRAGMENT),
+    AckError(4011, "FRAMES_MISSING_FOR_TRACK", "A fragment has no frames for a track in the header.", FRAGMENT),
+    AckError(4012, "MORE_THAN_ALLOWED_TRACKS_FOUND", "The MKV declares more tracks than allowed (3).", FRAGMENT),
+    AckError(4500, "KMS_KEY_ACCESS_DENIED", "Access to the stream's KMS key was denied.", STREAM, _KMS_REMEDY),
+    AckError(4501, "KMS_KEY_DISABLED", "The stream's KMS key is disabled.", STREAM, _KMS_REMEDY),
+    AckError(4502, "KMS_KEY_VALIDATION_ERROR", "The stream's KMS key failed validation.", STREAM, _KMS_REMEDY),
+    AckError(4503, "KMS_KEY_UNAVAILABLE", "The stream's KMS key is unavailable.", STREAM, _KMS_REMEDY),
+    AckError(4504, "KMS_KEY_INVALID_USAGE", "The stream's KMS key cannot be used this way.", STREAM, _KMS_REMEDY),
+    AckError(4505, "KMS_KEY_INVALID_STATE", "The stream's KMS key is in an invalid state.", STREAM, _KMS_REMEDY),
+    AckError(4506, "KMS_KEY_NOT_FOUND", "The stream's KMS key was not found.", STREAM, _KMS_REMEDY),
+    AckError(4507, "STREAM_DELETED", "The stream was deleted.", STREAM,
              "Recreate the stream (or pick another one) and start again."),
-    AckError(5000, "INTERNAL_ERROR", "Internal service error; the fragment will be sent again.", True),
-    AckError(5001, "ARCHIVAL_ERROR", "The service failed to store the fragment; it will be sent again.", True),
+    AckError(5000, "INTERNAL_ERROR", "Internal service error; the fragment will be sent again.", RETRY),
+    AckError(5001, "ARCHIVAL_ERROR", "The service failed to store the fragment; it will be sent again.", RETRY),
 ]
 ERRORS: dict[int, AckError] = {e.error_id: e for e in _ERRORS}
 
 
 def error_for(error_id: int) -> AckError:
     """The table entry for an ErrorId; unknown ids are treated as retriable, as PIC does."""
-    return ERRORS.get(error_id) or AckError(error_id, "UNKNOWN_ERROR", f"Unknown service error {error_id}.", True)
+    return ERRORS.get(error_id) or AckError(error_id, "UNKNOWN_ERROR", f"Unknown service error {error_id}.", RETRY)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ import difflib
 import email.utils
 import ssl
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,8 +144,7 @@ class KvsControl:
         self._call("create_stream", stream, StreamName=stream, DataRetentionInHours=retention_hours,
                    MediaType=media_type)
 
-    def wait_active(self, stream: str, timeout_s: float = 120.0, poll_s: float = 1.0,
-                    on_wait: Callable[[StreamDescription], None] | None = None) -> StreamDescription:
+    def wait_active(self, stream: str, timeout_s: float = 120.0, poll_s: float = 1.0) -> StreamDescription:
         """Poll DescribeStream until the stream is ACTIVE: a new stream is CREATING for a few seconds and
         the service refuses GetDataEndpoint and PutMedia until then."""
         deadline = time.monotonic() + timeout_s
@@ -159,9 +157,7 @@ class KvsControl:
             if time.monotonic() >= deadline:
                 raise ServiceError(f"Stream {stream!r} is still {desc.status} after {timeout_s:.0f} s; try again "
                                    "in a minute, or check it in the Kinesis Video console.", retriable=False)
-            if on_wait is not None:
-                on_wait(desc)
-            time.sleep(poll_s)
+            time.sleep(poll_s)  # DescribeStream allows 5 calls/s per stream; once a second is plenty
 
     def list_streams(self, prefix: str = "") -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {}
@@ -218,8 +214,20 @@ class KvsControl:
             message = str(err.get("Message", ""))
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
             headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-            return classify_http_error(status, code, message, headers.get("date"), stream)
+            return self.explain(classify_http_error(status, code, message, headers.get("date"), stream))
         return ServiceError(f"Kinesis Video call failed: {exc}")
+
+    def explain(self, err: KvsStudioError) -> KvsStudioError:
+        """Add what is likely with a custom endpoint: a local endpoint makes new keys at every start."""
+        if self.endpoint_url and code_of(err) == "UnrecognizedClientException":
+            return CredentialsError(f"{err.user_message} A local endpoint started without AWS_ACCESS_KEY_ID/"
+                                    "AWS_SECRET_ACCESS_KEY makes a new key pair each time it starts: use the pair "
+                                    "it printed last.", code=code_of(err))
+        return err
+
+
+def code_of(err: KvsStudioError) -> str:
+    return str(getattr(err, "code", ""))
 
 
 def known_regions(session: botocore.session.Session) -> list[str]:
@@ -243,6 +251,8 @@ def check_region(session: botocore.session.Session, region: str) -> None:
 
 
 def tls_error_message(url: str, detail: str) -> KvsStudioError:
+    if "WRONG_VERSION_NUMBER" in detail or "wrong version number" in detail:
+        return KvsStudioError(f"{url or 'The endpoint'} does not speak TLS: use an http:// URL for it.")
     reason = detail.split("certificate verify failed:")[-1].split("(_ssl")[0].strip() or detail
     return CredentialsError(f"The TLS certificate of {url or 'the endpoint'} could not be verified ({reason}). "
                             "If it is your own endpoint, point AWS_CA_BUNDLE at its CA certificate.")
@@ -266,10 +276,10 @@ def classify_http_error(status: int, code: str, message: str, server_date: str |
                 "MissingAuthenticationTokenException", "ExpiredTokenException", "InvalidClientTokenId",
                 "AccessDeniedException", "NotAuthorizedException") or status in (401, 403):
         return CredentialsError(f"The service refused the credentials ({code or status}): {message} "
-                                "Check the access key and secret, or pick another profile.")
+                                "Check the access key and secret, or pick another profile.", code=code)
     if code == "ResourceNotFoundException" or status == 404:
-        return StreamNotFound(f"Stream {stream!r} was not found (or is not active) in this region. "
-                              "Create it, pick another stream, or pass --create.")
+        return StreamNotFound(f"Stream {stream!r} was not found (or is not active) in this region. Create it "
+                              "(New stream… in the window, --create on the command line) or pick another stream.")
     retriable = http_retriable(status, code)
     what = "throttled" if "Limit" in code or code == "ThrottlingException" else "error"
     return ServiceError(f"Kinesis Video {what} ({code or status}): {message}", code=code, status=status,

@@ -60,8 +60,8 @@ class LedgerEntry:
     attempts: int = 0
     fragment_number: str | None = None
     first_byte_at: float | None = None  # this attempt's first byte, monotonic s
-    last_byte_at: float | None = None  # this attempt's last byte (the fragment sealed and all sent)
     fully_sent: bool = False  # every byte went out on some connection: the service may have it
+    received: bool = False  # the service said RECEIVED (or more) for it on some connection
     latency_ms: dict[str, int] = field(default_factory=dict)  # ack event -> ms since this attempt's first byte
     error: AckError | None = None
 
@@ -127,16 +127,15 @@ class FragmentLedger:
             raise ValueError(f"fragment {seq} is {entry.state}, not waiting to be sent")
         entry.state = S.SENDING
         entry.attempts += 1
-        entry.first_byte_at, entry.last_byte_at = now, None
+        entry.first_byte_at = now
         entry.latency_ms = {}
         entry.error = None
         self._in_flight[entry.timecode] = seq
         return entry
 
-    def all_sent(self, seq: int, now: float) -> None:
+    def all_sent(self, seq: int) -> None:
         entry = self._entries.get(seq)
         if entry is not None:
-            entry.last_byte_at = now
             entry.fully_sent = True
 
     def apply(self, ack: Ack, now: float) -> AckOutcome:
@@ -161,6 +160,7 @@ class FragmentLedger:
             if err.scope is RefusalScope.FRAGMENT:
                 self._forget(entry)  # refused for good (Rule 4)
             return AckOutcome(entry, changed=True, refusal=err.scope)
+        entry.received = entry.received or target in (S.RECEIVED, S.PERSISTED)
         done = target is S.PERSISTED or target is self.final_state
         if done:
             self._forget(entry)

@@ -28,7 +28,8 @@ RETRIABLE_TYPES = frozenset({
     "ClientLimitExceededException", "ConnectionLimitExceededException", "ThrottlingException",
     "InternalFailure", "ServiceUnavailable", "InvalidEndpointException", "RequestTimeout",
 })
-REFRESH_ENDPOINT_TYPES = frozenset({"InvalidEndpointException", "ResourceNotFoundException"})
+# Errors that mean "ask GetDataEndpoint again" (a 404 becomes StreamNotFound, handled on its own).
+REFRESH_ENDPOINT_TYPES = frozenset({"InvalidEndpointException"})
 
 
 def http_retriable(status: int, error_type: str) -> bool:

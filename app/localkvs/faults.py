@@ -101,7 +101,12 @@ class FaultPlan:
             raw: object = {error_id: [v for v in ordinals.split(",") if v]}
         else:
             raw = [v for v in value.split(",") if v] if "," in value else value
-        merged = cls.from_json({name: raw})
+        try:
+            merged = cls.from_json({name: raw})
+        except (TypeError, ValueError) as exc:
+            if "unknown fault switch" in str(exc):
+                raise
+            raise ValueError(f"fault switch {text!r}: the value must be a number or a list of numbers") from None
         for f in fields(cls):
             old, new = getattr(plan, f.name), getattr(merged, f.name)
             if isinstance(old, dict):

@@ -10,11 +10,13 @@ import logging
 import os
 import secrets
 import signal
+import sqlite3
 import ssl
 import string
 import sys
 from pathlib import Path
 
+from app.cli_types import number
 from app.localkvs.auth import KeyPair
 from app.localkvs.faults import FaultPlan
 from app.localkvs.putmedia import SessionLimits
@@ -51,15 +53,17 @@ def keys_from_env() -> KeyPair | None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    p.add_argument("--port", type=int, default=4567, help="port (0 picks a free one; default 4567)")
+    p.add_argument("--port", type=number(int, 0, 65535), default=4567, help="port (0 picks a free one; default 4567)")
     p.add_argument("--data-dir", type=Path, default=None, help=f"where streams live (default {default_data_dir()})")
     p.add_argument("--region", default="us-west-2", help="region clients must sign for (default us-west-2)")
     p.add_argument("--tls-cert", type=Path, help="PEM certificate: serve HTTPS")
     p.add_argument("--tls-key", type=Path, help="PEM private key for --tls-cert")
     p.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE",
-                   help="fault switch for every stream, e.g. drop_after_received=3 (see app/localkvs/faults.py)")
-    p.add_argument("--idle-timeout", type=float, default=30.0, help="seconds without data before closing")
-    p.add_argument("--max-connection-seconds", type=float, default=2700.0,
+                   help="fault switch for every stream, for testing a producer's recovery, e.g. "
+                        "drop_after_received=3 or error_ack=4501:1,2 (the list is in the README; default: none)")
+    p.add_argument("--idle-timeout", type=number(float, 0, above=True), default=30.0,
+                   help="seconds without data before a PutMedia request is closed (default 30)")
+    p.add_argument("--max-connection-seconds", type=number(float, 0, above=True), default=2700.0,
                    help="PutMedia connection cap; past it the endpoint answers ERROR 4003 (default 45 min)")
     p.add_argument("--advertise-url", metavar="URL",
                    help="the URL GetDataEndpoint returns, for a server behind a proxy or port forward "
@@ -103,7 +107,14 @@ def run(args: argparse.Namespace) -> int:
     ssl_context = None
     if args.tls_cert:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ssl_context.load_cert_chain(args.tls_cert, args.tls_key)
+        try:
+            ssl_context.load_cert_chain(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            print(f"kvs-studio local-endpoint: cannot use --tls-cert {args.tls_cert}"
+                  + (f" / --tls-key {args.tls_key}" if args.tls_key else " (and no --tls-key)")
+                  + f": {'not PEM, or the key does not match' if isinstance(exc, ssl.SSLError) else exc.strerror}"
+                    " — both must be readable PEM files, the key matching the certificate.", file=sys.stderr)
+            return 2
     if args.advertise_url and not args.advertise_url.startswith(("http://", "https://")):
         print(f"kvs-studio local-endpoint: --advertise-url {args.advertise_url!r} must start with http:// or https://",
               file=sys.stderr)
@@ -119,7 +130,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: EndpointConfig, generated: bool) -> int:
-    endpoint = LocalEndpoint(config)
+    try:
+        endpoint = LocalEndpoint(config)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"kvs-studio local-endpoint: cannot keep data in {config.data_dir}: "
+              f"{getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+        return 2
     try:
         await endpoint.start()
     except OSError as exc:
@@ -136,6 +152,7 @@ async def _serve(config: EndpointConfig, generated: bool) -> int:
         print(f"  export AWS_ACCESS_KEY_ID={config.keys.access_key}")
         print(f"  export AWS_SECRET_ACCESS_KEY={config.keys.secret_key}")
         print(f"  export AWS_DEFAULT_REGION={config.region}")
+        print("  (a new pair at every start: set these variables before starting it to keep the same pair)")
     print(f"  aws kinesisvideo list-streams --endpoint-url {endpoint.url}")
     # Ctrl-C / SIGTERM stop it cleanly from the moment it says it is ready (not a moment later).
     stop = asyncio.Event()

@@ -250,10 +250,13 @@ class MainWindow(QMainWindow):
     def build_settings(self) -> StreamSettings:
         dest = self.picker.destination()
         w, h = (int(x) for x in str(self.resolution.currentData()).split("x"))
+        source = str(self.source.currentData())
+        live = source == "testpattern" or source.startswith("camera:")
         return StreamSettings(
-            stream=self.picker.stream_name(), source=str(self.source.currentData()), region=dest.region,
+            stream=self.picker.stream_name(), source=source, region=dest.region,
             profile=dest.profile, endpoint_url=dest.endpoint_url, access_key=dest.access_key,
-            secret_key=dest.secret_key, width=w, height=h, fps=float(self.fps.currentData()),
+            secret_key=dest.secret_key, width=w, height=h,
+            fps=float(self.fps.currentData()) if live else None,  # a file keeps its own rate
             bitrate_kbps=int(self.bitrate.currentData()), preview=True, keyring_entry=dest.keyring_entry)
 
     def _start_or_stop(self) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +92,54 @@ def test_missing_camera_prints_no_opencv_noise(endpoint: EndpointThread) -> None
     assert proc.stderr.strip().splitlines() == [
         "kvs-studio stream: Camera 3 could not be opened: it is missing, busy, or not allowed. "
         "Pick another camera, or the test pattern."]
+
+
+def test_a_display_that_does_not_answer_is_named_not_a_qt_abort() -> None:
+    env = {k: v for k, v in cli_env().items() if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY")}
+    env["DISPLAY"] = ":97"  # no X server there
+    proc = subprocess.run([sys.executable, "-m", "app", "gui"], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("kvs-studio: cannot open display :97: no X server answers there. Use "
+                                   "`xvfb-run -a kvs-studio`, or `kvs-studio demo` for the headless demo.")
+
+
+def test_ctrl_c_closes_the_window(tmp_path: Path) -> None:
+    """The window started from a terminal ends on Ctrl-C (draining first), as the CLI does."""
+    env = cli_env(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"), QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.Popen([sys.executable, "-m", "app", "-v", "gui"], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # the window is up once it has listed the local endpoint's streams
+            if "streams listed" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:4567", "htp:/x", "ftp://127.0.0.1:4567"])
+def test_an_endpoint_url_without_a_scheme_is_refused_by_the_parser(url: str) -> None:
+    proc = run_cli("--stream", "s", "--endpoint-url", url, timeout=30)
+    assert proc.returncode == 2
+    assert "--endpoint-url: must start with http:// or https://" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_bad_argument_is_one_line_and_a_pointer_to_help() -> None:
+    proc = run_cli("--stream", "s", "--fragment-seconds", "0", timeout=30)
+    assert proc.stderr.splitlines() == [
+        "kvs-studio stream: error: argument --fragment-seconds: 0 s is out of range: it must be at least 1 s "
+        "and at most 10 s",
+        "Run `kvs-studio stream --help` for the options."]
+
+
+def test_a_spool_that_cannot_be_written_is_refused_before_streaming(tmp_path: Path,
+                                                                   endpoint: EndpointThread) -> None:
+    not_a_dir = tmp_path / "notes.txt"
+    not_a_dir.write_text("x")
+    proc = run_cli("--stream", "s", "--endpoint-url", endpoint.url, "--spool", str(not_a_dir), timeout=60)
+    assert proc.returncode == 2
+    assert f"--spool {not_a_dir}: cannot use it as a folder" in proc.stderr
+    assert "Traceback" not in proc.stderr

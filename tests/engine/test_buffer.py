@@ -99,15 +99,6 @@ def test_earlier_runs_fragments_are_not_bounded_by_the_memory_window(tmp_path: P
     assert buf.get(-1).earlier_run  # type: ignore[union-attr]
 
 
-def test_dropped_by_the_spool_is_counted_with_its_reason() -> None:
-    buf = FragmentBuffer()
-    seen = drops(buf)
-    fill(buf, 2)
-    buf.drop(2000, "the spool is full")
-    assert seen == [(1, "the spool is full")]
-    assert buf.dropped == 1
-
-
 def test_abandon_keeps_what_has_a_durable_copy(tmp_path: Path) -> None:
     buf = FragmentBuffer()
     buf.on_seal = lambda f: tmp_path / f"{f.seq}" if f.seq % 2 == 0 else None
@@ -126,3 +117,50 @@ def test_listener_called_on_changes() -> None:
     fill(buf, 1)
     buf.finish(0)
     assert len(calls) == 5
+
+
+def test_fragments_on_the_wire_are_never_dropped_the_bound_waits_for_their_acks() -> None:
+    buf = FragmentBuffer(max_bytes=10**9, max_seconds=1.5)
+    seen = drops(buf)
+    buf.add_frame(0, 1000, b"[0:f0]", 0)
+    buf.protect(0)  # the uploader started sending it
+    buf.add_frame(0, 1000, b"[0:f1]", 1)
+    buf.seal(0)
+    buf.add_frame(1, 3000, b"[1:f0]", 2)  # 2 s after fragment 0 began: over the 1.5 s bound
+    assert seen == []
+    assert buf.read(0, 6) == (b"[0:f1]", True)  # the rest of it is still there to send
+    buf.unprotect_all()  # the connection ended without its ack: now the bound applies
+    assert seen == [(0, "the buffer is full")]
+
+
+def test_a_fragment_refused_while_still_encoded_is_not_created_again() -> None:
+    buf = FragmentBuffer()
+    assert buf.add_frame(0, 1000, b"<Cluster><f0>", 0) is not None
+    buf.finish(0, failed=True)
+    assert buf.add_frame(0, 1000, b"<f1>", 1) is None  # its later frames go nowhere
+    assert buf.get(0) is None
+    assert buf.produced == 1
+    assert buf.add_frame(1, 2000, b"<Cluster><g0>", 2) is not None  # the next fragment starts as usual
+
+
+def test_a_sealed_fragment_never_grows() -> None:
+    buf = FragmentBuffer()
+    buf.add_frame(0, 1000, b"a", 0)
+    buf.close_input()
+    assert buf.add_frame(0, 1000, b"b", 1) is None
+    assert buf.read(0, 0) == (b"a", True)
+
+
+def test_losing_the_durable_copy_keeps_a_fragment_that_is_still_in_memory(tmp_path: Path) -> None:
+    buf = FragmentBuffer()
+    seen = drops(buf)
+    buf.on_seal = lambda f: tmp_path / f"{f.seq}"
+    fill(buf, 2)
+    buf.lose_copy(0, "the spool is full")  # still in memory: stays, memory-only now
+    assert seen == []
+    assert buf.get(0).spool_path is None  # type: ignore[union-attr]
+    evicted = buf.get(1)
+    assert evicted is not None
+    evicted.data = None  # as if evicted to disk
+    buf.lose_copy(2000, "the spool is full")
+    assert seen == [(1, "the spool is full")]

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from app.engine.engine import Engine, StreamSettings
-from app.engine.events import ConnectionState, EngineEvent, EngineStopped, FragmentUpdate, StatsSample
+from app.engine.events import (
+    ConnectionState,
+    EngineEvent,
+    EngineMessage,
+    EngineStopped,
+    FragmentUpdate,
+    StatsSample,
+)
 from app.engine.uploader import UploaderSettings
 from app.errors import ClockSkewError
 from app.kvs.retry import Backoff
@@ -250,3 +257,92 @@ def test_a_stream_deleted_while_streaming_stops_the_run_and_keeps_the_video(tmp_
     assert "STREAM_NOT_ACTIVE (4008)" in result.error or result.error.startswith("Stream gone no longer exists")
     assert result.kept >= 1
     assert len(list((spool / "gone").glob("*.frag"))) == result.kept
+
+
+class _StuckSource:
+    """A camera whose read never returns (a boundary we cannot reach here: no camera on this machine)."""
+
+    def __init__(self) -> None:
+        from app.media.sources import SourceInfo
+
+        self.info = SourceInfo(320, 240, 15.0, live=True, description="stuck camera")
+        self.stuck = threading.Event()
+        self.release = threading.Event()
+
+    def frames(self, stop: threading.Event):  # type: ignore[no-untyped-def]
+        from app.media.sources import TestPatternSource
+
+        pattern = TestPatternSource(320, 240, 15.0)
+        for i, frame in enumerate(pattern.frames(stop)):
+            if i == 10:
+                self.stuck.set()
+                self.release.wait(120)  # stuck inside the driver: the stop event is never looked at
+            yield frame
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_source_that_never_returns_does_not_hang_the_stop(endpoint: EndpointThread,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.engine.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "STOP_GRACE_S", 1.0)
+    client("kinesisvideo", endpoint.url).create_stream(StreamName="stuck", DataRetentionInHours=1)
+    stuck = _StuckSource()
+    monkeypatch.setattr(engine_module, "open_source", lambda *a, **k: stuck)
+    rec = Recorder()
+    engine = Engine(StreamSettings(stream="stuck", source="camera:0", region=REGION, endpoint_url=endpoint.url,
+                                   fragment_seconds=1.0), rec)
+    engine.prepare()
+    engine.start()
+    assert stuck.stuck.wait(30)
+    engine.stop()
+    try:
+        result = engine.wait(30)
+        assert result is not None, "the stop hung on a source that never returns"
+        assert result.error is not None
+        assert "kvs-capture did not stop within 1 s" in result.error
+        assert result.acknowledged == result.produced == 1  # what it gave before it got stuck was delivered
+        assert result.frames == 10
+    finally:
+        stuck.release.set()
+
+
+def test_a_failure_while_finishing_still_ends_the_run(clip: Path, endpoint: EndpointThread,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    client("kinesisvideo", endpoint.url).create_stream(StreamName="fin", DataRetentionInHours=1)
+
+    def broken(self: Engine) -> None:
+        raise RuntimeError("supervisor exploded")
+
+    monkeypatch.setattr(Engine, "_watch", broken)
+    engine = Engine(StreamSettings(stream="fin", source=str(clip), region=REGION, endpoint_url=endpoint.url,
+                                   realtime=False), Recorder())
+    engine.prepare()
+    engine.start()
+    result = engine.wait(30)
+    assert result is not None, "front ends would wait forever"
+    assert result.error == "Internal error while stopping: supervisor exploded"
+
+
+def test_a_full_spool_disk_keeps_streaming_from_memory(clip: Path, endpoint: EndpointThread, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A disk that refuses writes (ENOSPC, injected: we cannot fill a disk here) must not end a run."""
+    import errno
+
+    from app.engine.spool import Spool
+
+    def full(self: Spool, path: Path, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Spool, "_write", full)
+    client("kinesisvideo", endpoint.url).create_stream(StreamName="full", DataRetentionInHours=1)
+    rec = Recorder()
+    result = run_engine(StreamSettings(stream="full", source=str(clip), region=REGION, endpoint_url=endpoint.url,
+                                       realtime=False, spool_dir=tmp_path / "spool"), rec)
+    assert result.ok, result
+    warnings = [e.text for e in rec.of(EngineMessage) if e.level == "warning"]
+    assert len(warnings) == 1
+    assert "No space left on device" in warnings[0]
+    assert "kept in memory only" in warnings[0]
