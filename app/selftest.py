@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     failed = [o.name for o in outcomes if not o.ok]
     print(f"self-test: {len(outcomes) - len(failed)} passed, {len(failed)} failed"
           + (f" ({', '.join(failed)})" if failed else ""), flush=True)
+    if failed:
+        print("  (a check that cannot pass on this machine, e.g. the keyring on a server without one, can be left "
+              "out with --skip NAME)", flush=True)
     return 1 if failed else 0
 
 

@@ -127,7 +127,8 @@ class PutMediaConnection:
                 resp.close()  # drop the connection now, whatever the body is doing
                 return
             try:
-                chunk = await asyncio.wait_for(resp.content.readany(), WATCH_INTERVAL_S)
+                async with asyncio.timeout(WATCH_INTERVAL_S):  # not wait_for: see app/engine/uploader.py
+                    chunk = await resp.content.readany()
             except TimeoutError:
                 if self.failed and time.monotonic() > self.failed_at + self.up.settings.error_drain_s:
                     self._end_failed()

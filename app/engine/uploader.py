@@ -113,13 +113,17 @@ class Uploader:
             self._loop.close()
 
     # -- used by connections (loop thread) ------------------------------------------------------
+    # Timed waits use asyncio.timeout(), never asyncio.wait_for(): on Python 3.11, wait_for can swallow a
+    # cancellation that arrives as the awaited thing completes (gh-86296), and aiohttp cancels the body's
+    # task to end a connection. A swallowed cancel left the body waiting forever and the upload hung.
 
     def wake(self) -> None:
         self.changed.set()
 
     async def wait_change(self, timeout: float) -> None:
         try:
-            await asyncio.wait_for(self.changed.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self.changed.wait()
         except TimeoutError:
             pass
         self.changed.clear()
@@ -237,7 +241,8 @@ class Uploader:
 
     async def _sleep(self, seconds: float) -> None:
         try:
-            await asyncio.wait_for(self._abort.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._abort.wait()
         except TimeoutError:
             pass
 

@@ -61,8 +61,10 @@ async def swallow(request: web.Request, idle_timeout: float) -> web.StreamRespon
     proxy that swallows the request. Ends when the client gives up, or after ``idle_timeout`` s
     without data; nothing is stored and no fragment is counted (nothing reached the service)."""
     try:
-        while await asyncio.wait_for(request.content.readany(), idle_timeout):
-            pass
+        while True:
+            async with asyncio.timeout(idle_timeout):  # not wait_for: it can swallow a cancel on 3.11
+                if not await request.content.readany():
+                    break
     except Exception as exc:  # the client left, broke the framing, or went quiet
         log.debug("putMedia held: body ended: %r", exc)
     await _until_closed(request.transport, idle_timeout)
@@ -134,7 +136,8 @@ class PutMediaSession:
                 await self._fail(IngestFailed(4003, self.ingest.open_timecode, "connection too old"), self.current)
                 return True
             try:
-                chunk = await asyncio.wait_for(content.readany(), self.limits.idle_timeout)
+                async with asyncio.timeout(self.limits.idle_timeout):  # not wait_for: see swallow()
+                    chunk = await content.readany()
             except TimeoutError:
                 log.info("putMedia %s: no data for %.0f s, closing", self.stream.name, self.limits.idle_timeout)
                 if self.request.transport is not None:

@@ -182,7 +182,8 @@ class MainWindow(QMainWindow):
         self.source.activated.connect(self._source_chosen)
         self.picker.error.connect(lambda text: self.show_banner(text, "error"))
         self.picker.info.connect(lambda text: log.info("%s", text))
-        self.picker.streams_loaded.connect(lambda names: log.info("%d streams listed", len(names)))
+        self.picker.streams_loaded.connect(
+            lambda names: log.info("%d stream%s listed", len(names), "" if len(names) == 1 else "s"))
 
     # -- settings (never a secret) ---------------------------------------------------------------
 
