@@ -121,11 +121,7 @@ class Uploader:
         self.changed.set()
 
     async def wait_change(self, timeout: float) -> None:
-        try:
-            async with asyncio.timeout(timeout):
-                await self.changed.wait()
-        except TimeoutError:
-            pass
+        await _wait(self.changed, timeout)
         self.changed.clear()
 
     def report(self, entry: LedgerEntry) -> None:
@@ -240,11 +236,8 @@ class Uploader:
         self.emit(ConnectionState("gave_up", attempt, reason=message))
 
     async def _sleep(self, seconds: float) -> None:
-        try:
-            async with asyncio.timeout(seconds):
-                await self._abort.wait()
-        except TimeoutError:
-            pass
+        """A backoff that a forced stop cuts short."""
+        await _wait(self._abort, seconds)
 
     async def _skip_already_stored(self) -> None:
         """Ask the service which fully sent fragments it stored anyway (the connection died before their
@@ -290,6 +283,15 @@ class Uploader:
         when = "by an earlier run" if frag is not None and frag.earlier_run else "before the connection dropped"
         self.emit(EngineMessage("info", f"Fragment {entry.seq} was stored {when}; it is not sent again."))
         self.buffer.finish(entry.seq)
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    """Until ``event`` is set or ``timeout`` s pass (asyncio.timeout, not wait_for: see the note above)."""
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        pass
 
 
 def plain_reason(exc: BaseException) -> str:
