@@ -38,7 +38,7 @@ from app.kvs.ledger import FragmentState
 from app.media.encoder import DEFAULT_BITRATE, H264Encoder
 from app.media.frames import RawFrame
 from app.media.sources import FrameSource, open_source
-from app.mkv.fragmenter import Fragmenter, FragmentSealed, FrameAdded, connection_header
+from app.mkv.fragmenter import Fragmenter, FragmentSealed, FrameAdded, connection_header, video_entry
 
 log = logging.getLogger(__name__)
 QUEUE_TIMEOUT_S = 0.2  # every blocking put/get wakes this often to see whether the run is over
@@ -171,7 +171,7 @@ class Engine:
                                                 "cameras and the test pattern."))
         bitrate = (self.settings.bitrate_kbps or DEFAULT_BITRATE // 1000) * 1000
         encoder = H264Encoder(width, height, fps, bitrate, self.settings.preset)
-        header = connection_header(encoder.codec_private, width, height, fps)
+        header = connection_header(video_entry(encoder.codec_private, width, height, fps))
         if self.settings.spool_dir is not None:
             self._attach_spool(Spool(self.settings.spool_dir, self.settings.stream, self.settings.spool_bytes), header)
         self._uploader = Uploader(buffer=self.buffer, header=header, control=self.control, stream=self.settings.stream,

@@ -1,11 +1,17 @@
 """Encoded packets to KVS fragments (pure).
 
-Theory: one Cluster per fragment, starting on a key frame; cluster timecodes are absolute ms and
+Theory: one Cluster per fragment, starting on a video key frame; cluster timecodes are absolute ms and
 strictly increase for the session. Clusters are written with unknown size so that each frame can be
 sent as soon as it is encoded: a fragment's bytes grow frame by frame and the fragment is sealed when
-the next key frame starts the next cluster (or the stream ends). ``plan_key_frame`` tells the
-encoder where the next boundary is. The connection header (EBML, Segment, Info, Tracks) is built
-once and replayed at the start of every connection.
+the next key frame starts the next cluster (or the stream ends). ``plan_key_frame`` tells an
+encoder where the next boundary is; packets copied from a recording bring their own key frames.
+The connection header (EBML, Segment, Info, Tracks) is built once and replayed at the start of every
+connection.
+
+Packets arrive in decode order. Block timecodes are presentation times relative to the cluster, so
+B-frames (presented before frames decoded earlier) get smaller, even negative, offsets; what must
+increase is each track's decode time. Packets of other tracks (audio) go into the open cluster as they
+come: interleaving them in time order is the caller's job, since only it sees both tracks.
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from app.media.frames import EncodedPacket
+from app.media.frames import VIDEO_TRACK, EncodedPacket
 from app.mkv import writer
 
 MAX_BLOCK_OFFSET_MS = 32767  # SimpleBlock relative timecode is a signed 16-bit number
+MIN_BLOCK_OFFSET_MS = -32768
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,7 @@ class FrameAdded:
     index: int
     started: bool  # True for the first frame, whose bytes include the cluster start
     timecode: int  # the fragment's cluster timecode (ms)
+    track: int = VIDEO_TRACK
 
 
 @dataclass(frozen=True)
@@ -38,14 +46,18 @@ class FragmentSealed:
 FragmenterEvent = FrameAdded | FragmentSealed
 
 
-def connection_header(codec_private: bytes, width: int, height: int, fps: float,
-                      segment_uid: bytes | None = None) -> bytes:
+def video_entry(codec_private: bytes, width: int, height: int, fps: float) -> bytes:
+    return writer.video_track(codec_private=codec_private, width=width, height=height,
+                              default_duration_ns=round(1e9 / fps) if fps > 0 else None)
+
+
+def connection_header(*track_entries: bytes, segment_uid: bytes | None = None) -> bytes:
+    """EBML header, Segment, Info and Tracks; ``track_entries`` in track-number order (video first)."""
     return (
         writer.ebml_header()
         + writer.segment_start()
         + writer.info(1_000_000, segment_uid or os.urandom(16))
-        + writer.tracks(writer.video_track(codec_private=codec_private, width=width, height=height,
-                                           default_duration_ns=round(1e9 / fps) if fps > 0 else None))
+        + writer.tracks(*track_entries)
     )
 
 
@@ -56,7 +68,7 @@ class Fragmenter:
         self.fragment_ms = fragment_ms
         self._seq = first_seq - 1
         self._cluster_tc: int | None = None
-        self._last_ts: int | None = None
+        self._last_dts: dict[int, int] = {}  # per track
         self._next_boundary: int | None = None
 
     def plan_key_frame(self, timestamp_ms: int) -> bool:
@@ -67,25 +79,32 @@ class Fragmenter:
         return False
 
     def add(self, packet: EncodedPacket) -> list[FragmenterEvent]:
-        """Every key frame starts a fragment (the encoder makes them only where planned)."""
-        if self._last_ts is not None and packet.timestamp_ms <= self._last_ts:
-            raise ValueError(f"timestamps must increase: {packet.timestamp_ms} after {self._last_ts}")
+        """Every video key frame starts a fragment (an encoder makes them only where planned)."""
+        last = self._last_dts.get(packet.track)
+        if last is not None and packet.dts_ms <= last:
+            raise ValueError(f"track {packet.track}: decode times must increase: {packet.dts_ms} after {last}")
         out: list[FragmenterEvent] = []
-        if packet.keyframe:
+        if packet.keyframe and packet.track == VIDEO_TRACK:
             if self._cluster_tc is not None:
+                if packet.timestamp_ms <= self._cluster_tc:
+                    raise ValueError(f"fragment timecodes must increase: {packet.timestamp_ms} after "
+                                     f"{self._cluster_tc}")
                 out.append(FragmentSealed(self._seq))
             self._seq += 1
             self._cluster_tc = packet.timestamp_ms
             head, started = writer.cluster_start_unknown(packet.timestamp_ms), True
         elif self._cluster_tc is None:
             return out  # nothing can be sent before the first key frame
-        elif packet.timestamp_ms - self._cluster_tc > MAX_BLOCK_OFFSET_MS:
-            raise ValueError("a fragment grew past 32.7 s without a key frame")
         else:
             head, started = b"", False
-        self._last_ts = packet.timestamp_ms
-        block = writer.simple_block(1, packet.timestamp_ms - self._cluster_tc, packet.keyframe, packet.avcc)
-        out.append(FrameAdded(self._seq, head + block, packet.index, started, self._cluster_tc))
+        offset = packet.timestamp_ms - self._cluster_tc
+        if offset > MAX_BLOCK_OFFSET_MS:
+            raise ValueError("a fragment grew past 32.7 s without a key frame")
+        if offset < MIN_BLOCK_OFFSET_MS:
+            raise ValueError(f"track {packet.track}: a frame 32.7 s before its fragment's start")
+        self._last_dts[packet.track] = packet.dts_ms
+        block = writer.simple_block(packet.track, offset, packet.keyframe, packet.data)
+        out.append(FrameAdded(self._seq, head + block, packet.index, started, self._cluster_tc, packet.track))
         return out
 
     def finish(self) -> list[FragmenterEvent]:

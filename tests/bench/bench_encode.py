@@ -34,9 +34,9 @@ def main() -> None:
     size = 0
     for i, img in enumerate(frames):
         for p in enc.encode(RawFrame(i, 1_764_000_000_000 + i * 33, img), i % 60 == 0):
-            size += len(p.avcc)
+            size += len(p.data)
     for p in enc.flush():
-        size += len(p.avcc)
+        size += len(p.data)
     ours = time.perf_counter() - t0
     ours_cpu = time.process_time() - cpu0
 

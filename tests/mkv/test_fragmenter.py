@@ -11,10 +11,10 @@ import av
 import pytest
 
 from app.media.encoder import H264Encoder
-from app.media.frames import RawFrame
-from app.mkv import avc
-from app.mkv.fragmenter import Fragmenter, FragmentSealed, FrameAdded, connection_header
-from app.mkv.parser import ClusterTimecode, MkvStreamParser
+from app.media.frames import AUDIO_TRACK, EncodedPacket, RawFrame
+from app.mkv import avc, writer
+from app.mkv.fragmenter import Fragmenter, FragmentSealed, FrameAdded, connection_header, video_entry
+from app.mkv.parser import BlockEvent, ClusterTimecode, MkvStreamParser
 from tests.mediagen import decode_indices, indexed_frame
 
 T0 = 1_764_000_000_000  # ms since the epoch
@@ -32,7 +32,7 @@ def encode_clip(frames: int, fps: int = 15, fragment_ms: int = 2000) -> tuple[by
     for p in enc.flush():
         events += frag.add(p)
     events += frag.finish()
-    body = connection_header(enc.codec_private, 320, 240, fps)
+    body = connection_header(video_entry(enc.codec_private, 320, 240, fps))
     body += b"".join(e.data for e in events if isinstance(e, FrameAdded))
     return body, events
 
@@ -87,3 +87,47 @@ def test_annexb_to_avcc_and_record() -> None:
     assert avc.avcc_record(sps, pps) == bytes.fromhex("0142c01effe100046742c01e01000468ce3c80")
     with pytest.raises(ValueError, match="start code"):
         avc.split_annexb(b"\x65\x88")
+
+
+def _blocks(events: list) -> list[BlockEvent]:
+    body = b"".join(e.data for e in events if isinstance(e, FrameAdded))
+    parsed = MkvStreamParser().feed(writer.ebml_header() + writer.segment_start() + body)
+    return [e for e in parsed if isinstance(e, BlockEvent)]
+
+
+def test_b_frames_keep_presentation_offsets_in_decode_order() -> None:
+    """Decode order I P B B (presented I B B P): blocks stay in that order, offsets are presentation times."""
+    frag = Fragmenter()
+    pts = [0, 100, 33, 66, 200, 133, 166]  # a second GOP-less run of P/B after the key frame
+    events: list = []
+    for i, p in enumerate(pts):
+        events += frag.add(EncodedPacket(i, T0 + p, i == 0, b"\x00\x00\x00\x01\x65", decode_ms=T0 - 66 + i * 33))
+    assert [b.relative_timecode for b in _blocks(events)] == pts
+
+
+def test_decode_times_must_increase_per_track() -> None:
+    frag = Fragmenter()
+    frag.add(EncodedPacket(0, T0 + 66, True, b"k", decode_ms=T0))
+    frag.add(EncodedPacket(0, T0, False, b"a", track=AUDIO_TRACK))  # audio keeps its own order
+    with pytest.raises(ValueError, match="decode times must increase"):
+        frag.add(EncodedPacket(1, T0 + 33, False, b"b", decode_ms=T0))
+
+
+def test_audio_joins_the_open_cluster_and_never_starts_one() -> None:
+    frag = Fragmenter()
+    early = frag.add(EncodedPacket(0, T0 - 10, True, b"a0", track=AUDIO_TRACK))
+    assert early == []  # nothing before the first video key frame
+    events = frag.add(EncodedPacket(0, T0, True, b"v0"))
+    events += frag.add(EncodedPacket(1, T0 + 21, True, b"a1", track=AUDIO_TRACK))
+    events += frag.add(EncodedPacket(1, T0 + 33, False, b"v1"))
+    blocks = _blocks(events)
+    assert [(b.track, b.relative_timecode) for b in blocks] == [(1, 0), (2, 21), (1, 33)]
+    assert [e.track for e in events if isinstance(e, FrameAdded)] == [1, 2, 1]
+    assert not any(isinstance(e, FragmentSealed) for e in events)
+
+
+def test_fragment_timecodes_must_increase() -> None:
+    frag = Fragmenter()
+    frag.add(EncodedPacket(0, T0 + 100, True, b"k", decode_ms=T0))
+    with pytest.raises(ValueError, match="fragment timecodes must increase"):
+        frag.add(EncodedPacket(1, T0 + 50, True, b"k", decode_ms=T0 + 1))
