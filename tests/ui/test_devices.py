@@ -77,3 +77,4 @@ def test_a_remembered_camera_is_found_by_its_path_after_its_index_changed() -> N
 def test_bad_camera_specs_say_how_to_write_one(spec: str) -> None:
     with pytest.raises(SourceError, match="camera"):
         parse_camera_spec(spec)
+
