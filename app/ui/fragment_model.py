@@ -17,7 +17,7 @@ from app.engine.events import FragmentProgress, FragmentUpdate
 MAX_ROWS = 5000
 # The error sits next to the state, so a refusal is seen without scrolling; latencies are shown with their unit.
 COLUMNS = ["Local time", "Timecode", "State", "Error", "Frames", "Size", "Buffering", "Received", "Persisted",
-           "Fragment number"]
+           "Fragment no."]
 (TIME_COL, TIMECODE_COL, STATE_COL, ERROR_COL, FRAMES_COL, SIZE_COL, BUFFERING_COL, RECEIVED_COL, PERSISTED_COL,
  NUMBER_COL) = range(len(COLUMNS))
 LATENCY_COLS = {BUFFERING_COL: "BUFFERING", RECEIVED_COL: "RECEIVED", PERSISTED_COL: "PERSISTED"}

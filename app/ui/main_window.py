@@ -662,7 +662,10 @@ class MainWindow(QMainWindow):
             self.stop_progress.setValue(s.buffered_fragments)
 
     def _on_preview(self, ev: PreviewFrame) -> None:
+        before = self.preview.aspect()
         self.preview.show_frame(ev.image)
+        if abs(self.preview.aspect() - before) > 0.01:
+            self._fit_split()  # a 4:3 camera needs another height than the 16:9 placeholder
 
     def _on_message(self, ev: EngineMessage) -> None:
         level = {"info": logging.INFO, "warning": logging.WARNING}.get(ev.level, logging.ERROR)
