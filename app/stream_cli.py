@@ -143,6 +143,8 @@ def run(args: argparse.Namespace, *, access_key: str | None = None, secret_key: 
     assert engine.source is not None
     print(f"streaming {engine.source.info.description} to {settings.stream} "
           f"({engine.control.region if engine.control else ''}); Ctrl-C stops", flush=True)
+    print("ack latency: B=ms after a fragment's first byte was sent; R and P=ms after its last byte "
+          "(sealed and sent): the network and the service", flush=True)
 
     interrupts = 0
 

@@ -25,6 +25,7 @@ from app.engine.events import (
     EngineEvent,
     EngineMessage,
     EngineStopped,
+    FragmentProgress,
     FragmentUpdate,
     PreviewFrame,
     StatsSample,
@@ -43,6 +44,7 @@ from app.mkv.fragmenter import Fragmenter, FragmentSealed, FrameAdded, connectio
 log = logging.getLogger(__name__)
 QUEUE_TIMEOUT_S = 0.2  # every blocking put/get wakes this often to see whether the run is over
 STOP_GRACE_S = 10.0  # after a stop, how long capture and encoding may take to finish before we leave them
+PROGRESS_INTERVAL_S = 0.25  # the open fragment's growth is told at most this often (front ends need no more)
 
 
 @dataclass
@@ -120,6 +122,7 @@ class Engine:
         self._done = threading.Event()
         self._result: EngineStopped | None = None
         self._last_preview = 0.0
+        self._last_progress = 0.0
         self._sent_hist: deque[tuple[float, int]] = deque(maxlen=5)
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -323,10 +326,18 @@ class Engine:
     def _apply(self, ev: FrameAdded | FragmentSealed) -> None:
         if isinstance(ev, FrameAdded):
             frag = self.buffer.add_frame(ev.seq, ev.timecode, ev.data, ev.index)
+            now = time.monotonic()
             if frag is not None and ev.started:
+                self._last_progress = now
                 self._emit_fragment(frag)
+            elif frag is not None and now - self._last_progress >= PROGRESS_INTERVAL_S:
+                self._last_progress = now
+                self._emit(FragmentProgress(frag.seq, frag.frames, frag.size))
         else:
             self.buffer.seal(ev.seq)
+            frag = self.buffer.get(ev.seq)
+            if frag is not None:  # its final count, whatever the throttle held back
+                self._emit(FragmentProgress(frag.seq, frag.frames, frag.size))
 
     def _supervise(self) -> None:
         """Wait for the pipeline to finish, and end the run promptly when any part of it cannot go on.
@@ -416,7 +427,8 @@ class Engine:
             capture_fps=round(self._capture_rate.rate(), 1), encode_fps=round(self._encode_rate.rate(), 1),
             bitrate_bps=self._bitrate(sent), bytes_sent=sent, buffered_fragments=n, buffered_seconds=seconds,
             buffered_bytes=nbytes, last_ack_latency_ms=up.last_ack_latency_ms if up else None,
-            dropped_frames=self._dropped_frames, dropped_fragments=self.buffer.dropped))
+            dropped_frames=self._dropped_frames, dropped_fragments=self.buffer.dropped,
+            last_received_latency_ms=up.last_received_latency_ms if up else None))
 
     def _bitrate(self, sent: int) -> float:
         now = time.monotonic()

@@ -10,8 +10,9 @@ from app.kvs.ledger import FragmentState
 
 @dataclass(frozen=True)
 class FragmentUpdate:
-    """A fragment changed state (a snapshot of its FragmentLedger entry). ``latency_ms`` maps each ack seen
-    to ms since its first byte was sent."""
+    """A fragment changed state or grew (a snapshot of its FragmentLedger entry, or of the open fragment's
+    frames and bytes so far). ``latency_ms`` maps each ack seen to ms: BUFFERING since the fragment's first
+    byte was sent, RECEIVED and PERSISTED since its last byte (app/kvs/ledger.py, Rule 7)."""
 
     seq: int
     timecode: int  # cluster timecode (ms since the epoch)
@@ -24,6 +25,16 @@ class FragmentUpdate:
     error_code: str | None = None
     error_meaning: str | None = None
     attempt: int = 1
+
+
+@dataclass(frozen=True)
+class FragmentProgress:
+    """The open fragment grew (a few times a second at most, and once when it is sealed): its frames and
+    bytes so far. Its state is told by FragmentUpdate alone."""
+
+    seq: int
+    frames: int
+    size: int
 
 
 @dataclass(frozen=True)
@@ -44,9 +55,11 @@ class StatsSample:
     buffered_fragments: int
     buffered_seconds: float
     buffered_bytes: int
-    last_ack_latency_ms: int | None
+    last_ack_latency_ms: int | None  # the last fragment done (PERSISTED; RECEIVED without retention), ms after its
+    # last byte
     dropped_frames: int
     dropped_fragments: int
+    last_received_latency_ms: int | None = None  # the last RECEIVED ack: ms after its fragment's last byte
 
 
 @dataclass(frozen=True)
@@ -76,4 +89,5 @@ class EngineStopped:
         return self.error is None and self.produced > 0 and self.acknowledged == self.produced
 
 
-EngineEvent = FragmentUpdate | ConnectionState | StatsSample | PreviewFrame | EngineMessage | EngineStopped
+EngineEvent = (FragmentUpdate | FragmentProgress | ConnectionState | StatsSample | PreviewFrame | EngineMessage
+               | EngineStopped)

@@ -277,7 +277,7 @@ class PutMediaConnection:
                 yield data
                 continue
             if sealed:
-                up.ledger.all_sent(frag.seq)
+                up.ledger.all_sent(frag.seq, time.monotonic())
                 return
             await up.wait_change(1.0)
 

@@ -66,7 +66,8 @@ class Uploader:
         self.ledger = FragmentLedger(FragmentState.RECEIVED if retention_zero else FragmentState.PERSISTED)
         self.limiter = self.settings.limiter()
         self.bytes_sent = 0
-        self.last_ack_latency_ms: int | None = None
+        self.last_ack_latency_ms: int | None = None  # final ack, ms after the fragment's last byte
+        self.last_received_latency_ms: int | None = None
         self.error: str | None = None  # why the upload stopped early
         self._loop = asyncio.new_event_loop()
         self.changed = asyncio.Event()
@@ -128,8 +129,12 @@ class Uploader:
         """Tell the front ends where a fragment stands now."""
         frag = self.buffer.get(entry.seq)
         err = entry.error
-        if entry.latency_ms:
-            self.last_ack_latency_ms = max(entry.latency_ms.values())
+        received = entry.latency_ms.get(FragmentState.RECEIVED.value)
+        if received is not None:
+            self.last_received_latency_ms = received
+        final = entry.latency_ms.get(self.ledger.final_state.value)
+        if final is not None:
+            self.last_ack_latency_ms = final
         self.emit(FragmentUpdate(entry.seq, entry.timecode, entry.state, frag.frames if frag else 0,
                                  frag.size if frag else 0, entry.fragment_number, dict(entry.latency_ms),
                                  err.error_id if err else None, err.code if err else None,

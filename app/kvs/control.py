@@ -140,6 +140,31 @@ class KvsControl:
         return StreamDescription(info["StreamName"], info["StreamARN"], int(info.get("DataRetentionInHours", 0)),
                                  info.get("Status", "ACTIVE"))
 
+    def probe(self, stream: str) -> tuple[StreamDescription | None, KvsStudioError | None, str | None]:
+        """One signed DescribeStream, for a preflight: the stream (or the error, translated) and the service's
+        Date header, which tells the clock skew whether or not the call succeeded."""
+        try:
+            resp = self.client.describe_stream(StreamName=stream)
+        except ClientError as exc:
+            headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+            return None, self._translate(exc, stream), headers.get("date")
+        except BotoCoreError as exc:
+            return None, self._translate(exc, stream), None
+        info = resp["StreamInfo"]
+        desc = StreamDescription(info["StreamName"], info["StreamARN"], int(info.get("DataRetentionInHours", 0)),
+                                 info.get("Status", "ACTIVE"))
+        return desc, None, resp.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+
+    def archived_media(self, stream: str, api: str) -> Any:
+        """A ``kinesis-video-archived-media`` client on the data endpoint GetDataEndpoint names for ``api``
+        (LIST_FRAGMENTS, GET_MEDIA_FOR_FRAGMENT_LIST, GET_CLIP), signed like every other call."""
+        return self.session.create_client("kinesis-video-archived-media", region_name=self.region,
+                                          endpoint_url=self.data_endpoint(stream, api), config=self._config)
+
+    def translate(self, exc: Exception, stream: str) -> KvsStudioError:
+        """A botocore error as a KvsStudioError that says what to do."""
+        return self._translate(exc, stream)
+
     def create(self, stream: str, retention_hours: int = 24, media_type: str = "video/h264") -> None:
         self._call("create_stream", stream, StreamName=stream, DataRetentionInHours=retention_hours,
                    MediaType=media_type)

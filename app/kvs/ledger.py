@@ -21,6 +21,10 @@ Rule 5. When a connection ends, every fragment in flight that is not done goes b
         sent again from its first byte with its original timecode.
 Rule 6. A connection is stale when a fragment's first byte went out longer ago than the staleness
         limit and the service has not even said BUFFERING — whether or not the response has started.
+Rule 7. Latency is what the network and the service add: BUFFERING is timed from the fragment's first
+        byte (the service has that byte), RECEIVED and PERSISTED from its last byte (the fragment was
+        sealed and fully sent; before that the service cannot have all of it). Timing RECEIVED from the
+        first byte would add the fragment's own length (≈2000 ms for 2 s fragments) to every figure.
 """
 
 from __future__ import annotations
@@ -60,9 +64,10 @@ class LedgerEntry:
     attempts: int = 0
     fragment_number: str | None = None
     first_byte_at: float | None = None  # this attempt's first byte, monotonic s
+    last_byte_at: float | None = None  # this attempt's last byte (sealed and fully sent), monotonic s
     fully_sent: bool = False  # every byte went out on some connection: the service may have it
     received: bool = False  # the service said RECEIVED (or more) for it on some connection
-    latency_ms: dict[str, int] = field(default_factory=dict)  # ack event -> ms since this attempt's first byte
+    latency_ms: dict[str, int] = field(default_factory=dict)  # ack event -> ms, timed as Rule 7 says
     error: AckError | None = None
 
 
@@ -128,15 +133,19 @@ class FragmentLedger:
         entry.state = S.SENDING
         entry.attempts += 1
         entry.first_byte_at = now
+        entry.last_byte_at = None
         entry.latency_ms = {}
         entry.error = None
         self._in_flight[entry.timecode] = seq
         return entry
 
-    def all_sent(self, seq: int) -> None:
+    def all_sent(self, seq: int, now: float | None = None) -> None:
+        """Its last byte went out (it was sealed and fully sent); ``now`` starts Rule 7's clock."""
         entry = self._entries.get(seq)
         if entry is not None:
             entry.fully_sent = True
+            if now is not None and entry.first_byte_at is not None and entry.last_byte_at is None:
+                entry.last_byte_at = now
 
     def apply(self, ack: Ack, now: float) -> AckOutcome:
         """Rules 1-4 for one ack on the current connection."""
@@ -151,8 +160,9 @@ class FragmentLedger:
             return AckOutcome(entry)  # an ack for a state it has passed
         if ack.fragment_number:
             entry.fragment_number = ack.fragment_number
-        if entry.first_byte_at is not None:
-            entry.latency_ms[ack.event_type.value] = round((now - entry.first_byte_at) * 1000)
+        since = _latency_origin(entry, ack.event_type, now)
+        if since is not None:
+            entry.latency_ms[ack.event_type.value] = max(0, round((now - since) * 1000))
         entry.state = target
         if target is S.ERROR:
             err = error_for(ack.error_id or 0)
@@ -177,7 +187,7 @@ class FragmentLedger:
                                                    and entry.error.scope is RefusalScope.STREAM):
                 entry.state = S.QUEUED
                 changed.append(entry)
-            entry.first_byte_at = None
+            entry.first_byte_at = entry.last_byte_at = None
         self._in_flight.clear()
         return changed
 
@@ -208,3 +218,18 @@ class FragmentLedger:
         self._entries.pop(entry.seq, None)
         if self._in_flight.get(entry.timecode) == entry.seq:
             del self._in_flight[entry.timecode]
+
+
+def _latency_origin(entry: LedgerEntry, event: AckEventType, now: float) -> float | None:
+    """Rule 7: the moment an ack's latency is timed from (None: no attempt under way)."""
+    if entry.first_byte_at is None:
+        return None
+    if event is AckEventType.BUFFERING:
+        return entry.first_byte_at
+    if event is AckEventType.ERROR:  # may come mid-fragment: from its last byte if it went out, else its first
+        return entry.last_byte_at if entry.last_byte_at is not None else entry.first_byte_at
+    if entry.last_byte_at is None:
+        # The service has all of it, so its last byte is out, though the sender had not said so yet (the
+        # seal was not seen before the ack): from now on it counts as sent, and this ack as immediate.
+        entry.last_byte_at = now
+    return entry.last_byte_at

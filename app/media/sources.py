@@ -8,6 +8,7 @@ sent like a live camera.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -187,14 +188,49 @@ class TestPatternSource:
         pass
 
 
+# OpenCV capture backends by the names a source spec uses (``camera:0@v4l2``).
+BACKEND_NAMES: dict[int, str] = {
+    cv2.CAP_ANY: "any", cv2.CAP_V4L2: "v4l2", cv2.CAP_MSMF: "msmf", cv2.CAP_DSHOW: "dshow",
+    cv2.CAP_AVFOUNDATION: "avfoundation", cv2.CAP_GSTREAMER: "gstreamer",
+}
+CAMERA_READ_TIMEOUT_S = 5.0  # no picture for this long: the camera is gone (a read that never returns)
+
+
+def camera_spec(index: int, backend: int = cv2.CAP_ANY) -> str:
+    return f"camera:{index}" if backend == cv2.CAP_ANY else f"camera:{index}@{BACKEND_NAMES.get(backend, backend)}"
+
+
+def parse_camera_spec(spec: str) -> tuple[int, int]:
+    """``camera:N`` or ``camera:N@backend`` -> (index, cv2.CAP_*)."""
+    body = spec.split(":", 1)[1]
+    number, _, backend = body.partition("@")
+    try:
+        index = int(number)
+    except ValueError:
+        raise SourceError(f"{spec!r}: write camera:N with a number, e.g. camera:0") from None
+    if not backend:
+        return index, cv2.CAP_ANY
+    by_name = {name: api for api, name in BACKEND_NAMES.items()}
+    if backend.lower() not in by_name:
+        raise SourceError(f"{spec!r}: unknown camera backend {backend!r}; use one of {', '.join(sorted(by_name))}")
+    return index, by_name[backend.lower()]
+
+
 class CameraSource:
+    """A camera through OpenCV. Frames are read on a thread of its own, so a camera that disappears and
+    leaves ``read()`` blocked still ends the run (with a message) instead of hanging it."""
+
     def __init__(self, index: int, width: int | None = None, height: int | None = None,
-                 fps: float | None = None, duration_s: float | None = None) -> None:
+                 fps: float | None = None, duration_s: float | None = None, backend: int = cv2.CAP_ANY,
+                 read_timeout_s: float | None = None) -> None:
         self.index = index
-        cap = cv2.VideoCapture(index)
+        self.read_timeout_s = CAMERA_READ_TIMEOUT_S if read_timeout_s is None else read_timeout_s
+        self._label = f"Camera {index}" + (f" ({BACKEND_NAMES.get(backend, backend)})" if backend != cv2.CAP_ANY
+                                           else "")
+        cap = cv2.VideoCapture(index, backend)
         if not cap.isOpened():
             cap.release()
-            raise SourceError(f"Camera {index} could not be opened: it is missing, busy, or not allowed. "
+            raise SourceError(f"{self._label} could not be opened: it is missing, busy, or not allowed. "
                               "Pick another camera, or the test pattern.")
         if width and height:
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
@@ -204,18 +240,36 @@ class CameraSource:
         ok, first = cap.read()
         if not ok or first is None:
             cap.release()
-            raise SourceError(f"Camera {index} opened but gave no picture.")
+            raise SourceError(f"{self._label} opened but gave no picture.")
         self._cap = cap
         self._first = first
+        self._reader: threading.Thread | None = None
+        self._closing = threading.Event()
         real_fps = cap.get(cv2.CAP_PROP_FPS) or fps or 30.0
         self.info = SourceInfo(first.shape[1], first.shape[0], float(real_fps), live=True, duration_s=duration_s,
                                description=f"camera {index}")
 
+    def _read_loop(self, out: queue.Queue[tuple[bool, np.ndarray | None]]) -> None:
+        while not self._closing.is_set():
+            ok, image = self._cap.read()
+            while not self._closing.is_set():
+                try:
+                    out.put((ok, image), timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+            if not ok or image is None:
+                return
+
     def frames(self, stop: threading.Event) -> Iterator[RawFrame]:
+        pictures: queue.Queue[tuple[bool, np.ndarray | None]] = queue.Queue(maxsize=2)
+        self._reader = threading.Thread(target=self._read_loop, args=(pictures,), name="kvs-camera-read",
+                                        daemon=True)
+        self._reader.start()
         t0 = time.monotonic()
         last_ts = -1
         index = 0
-        image = self._first
+        image: np.ndarray | None = self._first
         while not stop.is_set():
             if self.info.duration_s is not None and time.monotonic() - t0 >= self.info.duration_s:
                 return
@@ -223,24 +277,38 @@ class CameraSource:
             last_ts = ts
             yield RawFrame(index, ts, image)
             index += 1
-            ok, image = self._cap.read()
+            waited = 0.0
+            while True:  # wait in short steps so a stop is heard at once
+                try:
+                    ok, image = pictures.get(timeout=0.2)
+                    break
+                except queue.Empty:
+                    if stop.is_set():
+                        return
+                    waited += 0.2
+                    if waited >= self.read_timeout_s:
+                        raise SourceError(f"{self._label} gave no picture for {self.read_timeout_s:g} s (unplugged, "
+                                          "or taken by another program); capture ended.") from None
             if not ok or image is None:
-                raise SourceError(f"Camera {self.index} stopped delivering pictures (unplugged or taken "
-                                  "by another program).")
+                raise SourceError(f"{self._label} stopped delivering pictures (unplugged or taken by another "
+                                  "program); capture ended.")
 
     def close(self) -> None:
+        self._closing.set()
+        reader = self._reader
+        if reader is not None:
+            reader.join(1.0)
+            if reader.is_alive():  # still blocked in read(): releasing under it could crash in the driver
+                return
         self._cap.release()
 
 
 def open_source(spec: str, *, width: int | None = None, height: int | None = None, fps: float | None = None,
                 realtime: bool = True, duration_s: float | None = None) -> FrameSource:
-    """``camera:N``, ``testpattern`` or a file path."""
+    """``camera:N`` (or ``camera:N@backend``, e.g. camera:0@v4l2), ``testpattern`` or a file path."""
     if spec == "testpattern":
         return TestPatternSource(width or 1280, height or 720, fps or 30.0, duration_s)
     if spec.startswith("camera:"):
-        try:
-            idx = int(spec.split(":", 1)[1])
-        except ValueError:
-            raise SourceError(f"{spec!r}: write camera:N with a number, e.g. camera:0") from None
-        return CameraSource(idx, width, height, fps, duration_s)
+        idx, backend = parse_camera_spec(spec)
+        return CameraSource(idx, width, height, fps, duration_s, backend=backend)
     return FileSource(spec, realtime=realtime)

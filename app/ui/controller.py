@@ -16,6 +16,7 @@ from app.engine.events import (
     EngineEvent,
     EngineMessage,
     EngineStopped,
+    FragmentProgress,
     FragmentUpdate,
     PreviewFrame,
     StatsSample,
@@ -27,6 +28,7 @@ class EngineController(QObject):
     started = Signal()
     prepare_failed = Signal(str)
     fragment = Signal(object)  # FragmentUpdate
+    progress = Signal(object)  # FragmentProgress (throttled by the engine)
     connection = Signal(object)  # ConnectionState
     stats = Signal(object)  # StatsSample
     preview = Signal(object)  # PreviewFrame
@@ -80,6 +82,8 @@ class EngineController(QObject):
     def _dispatch(self, ev: EngineEvent) -> None:
         if isinstance(ev, FragmentUpdate):
             self.fragment.emit(ev)
+        elif isinstance(ev, FragmentProgress):
+            self.progress.emit(ev)
         elif isinstance(ev, ConnectionState):
             self.connection.emit(ev)
         elif isinstance(ev, StatsSample):

@@ -30,6 +30,26 @@ class PreviewWidget(QWidget):
     def frames_shown(self) -> int:
         return self._frames_shown
 
+    @property
+    def image(self) -> QImage | None:
+        return self._image
+
+    def aspect(self) -> float:
+        """Width over height of the picture shown (16:9 before any)."""
+        if self._image is None or self._image.height() == 0:
+            return 16 / 9
+        return self._image.width() / self._image.height()
+
+    def set_placeholder(self, text: str) -> None:
+        self._placeholder = text
+        self.update()
+
+    def clear(self, placeholder: str | None = None) -> None:
+        self._image = None
+        if placeholder is not None:
+            self._placeholder = placeholder
+        self.update()
+
     def show_frame(self, bgr: np.ndarray) -> None:
         rgb = np.ascontiguousarray(bgr[:, :, ::-1])
         h, w, _ = rgb.shape
@@ -50,7 +70,8 @@ class PreviewWidget(QWidget):
         p.fillRect(self.rect(), QColor("#0b0f14"))
         if self._image is None:
             p.setPen(QColor("#9ca3af"))
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._placeholder)
+            p.drawText(self.rect().adjusted(16, 16, -16, -16),
+                       Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._placeholder)
             return
         img = self._image
         scale = min(self.width() / img.width(), self.height() / img.height())

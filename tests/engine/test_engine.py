@@ -16,6 +16,7 @@ from app.engine.events import (
     EngineEvent,
     EngineMessage,
     EngineStopped,
+    FragmentProgress,
     FragmentUpdate,
     StatsSample,
 )
@@ -134,6 +135,8 @@ def test_event_stream_for_front_ends(clip: Path, endpoint: EndpointThread) -> No
         assert states.index("BUFFERING") < states.index("RECEIVED") < states.index("PERSISTED")
     persisted = [e for e in rec.of(FragmentUpdate) if e.state == "PERSISTED"]
     assert all({"BUFFERING", "RECEIVED", "PERSISTED"} <= set(e.latency_ms) for e in persisted)
+    # RECEIVED and PERSISTED are timed from the same last byte, so PERSISTED never reads less.
+    assert all(e.latency_ms["RECEIVED"] <= e.latency_ms["PERSISTED"] for e in persisted)
     assert all(e.fragment_number for e in persisted)
     assert next(e.state for e in rec.of(ConnectionState)) == "connecting"
     assert rec.of(ConnectionState)[-1].state == "stopped"
@@ -346,3 +349,22 @@ def test_a_full_spool_disk_keeps_streaming_from_memory(clip: Path, endpoint: End
     assert len(warnings) == 1
     assert "No space left on device" in warnings[0]
     assert "kept in memory only" in warnings[0]
+
+
+def test_the_open_fragment_reports_its_growth(endpoint: EndpointThread) -> None:
+    """A live source: the fragment being encoded is reported as it grows (throttled), and its last report,
+    at the seal, has the frames and bytes the fragment was stored with."""
+    client("kinesisvideo", endpoint.url).create_stream(StreamName="grow", DataRetentionInHours=1)
+    rec = Recorder()
+    settings = StreamSettings(stream="grow", source="testpattern", region=REGION, endpoint_url=endpoint.url,
+                              width=160, height=120, fps=15, duration_s=4.5, fragment_seconds=2.0)
+    result = run_engine(settings, rec)
+    assert result.ok
+    progress = [e for e in rec.of(FragmentProgress) if e.seq == 0]
+    counts = [e.frames for e in progress]
+    assert len(counts) >= 3, counts  # several reports within one 2 s fragment, not just the first frame
+    assert counts == sorted(counts)
+    assert [e.size for e in progress] == sorted(e.size for e in progress)
+    final = next(e for e in rec.of(FragmentUpdate) if e.seq == 0 and e.state == "PERSISTED")
+    assert (progress[-1].frames, progress[-1].size) == (final.frames, final.size)
+    assert len(progress) <= final.frames // 2  # throttled: far fewer reports than frames

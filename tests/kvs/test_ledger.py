@@ -15,15 +15,15 @@ def ack(kind: AckEventType, timecode: int, error_id: int | None = None) -> Ack:
     return Ack(kind, timecode, f"9134{timecode:043d}", error_id)
 
 
-def sent(ledger: FragmentLedger, seq: int, timecode: int, now: float = 0.0) -> None:
+def sent(ledger: FragmentLedger, seq: int, timecode: int, now: float = 0.0, last_byte: float | None = None) -> None:
     ledger.add(seq, timecode)
     ledger.start_attempt(seq, now)
-    ledger.all_sent(seq)
+    ledger.all_sent(seq, now if last_byte is None else last_byte)
 
 
 def test_acks_move_a_fragment_forward_to_done() -> None:
     ledger = FragmentLedger()
-    sent(ledger, 0, 1000, now=10.0)
+    sent(ledger, 0, 1000, now=10.0, last_byte=10.0)
     assert ledger.get(0).state is S.SENDING  # type: ignore[union-attr]
     out = ledger.apply(ack(B, 1000), 10.2)
     assert (out.changed, out.done, out.entry.state) == (True, False, S.BUFFERING)  # type: ignore[union-attr]
@@ -35,6 +35,41 @@ def test_acks_move_a_fragment_forward_to_done() -> None:
     assert out.entry.fragment_number == "9134" + "0" * 39 + "1000"  # type: ignore[union-attr]
     assert 0 not in ledger
     assert not ledger.awaiting_acks()
+
+
+def test_received_and_persisted_are_timed_from_the_last_byte() -> None:
+    """Rule 7: a 2 s fragment whose first byte went out at 10.0 and last at 12.0 (sealed) is RECEIVED 80 ms
+    and PERSISTED 300 ms after its last byte, not 2080/2300 ms after its first."""
+    ledger = FragmentLedger()
+    ledger.add(0, 1000)
+    ledger.start_attempt(0, 10.0)
+    ledger.apply(ack(B, 1000), 10.05)
+    ledger.all_sent(0, 12.0)
+    ledger.apply(ack(R, 1000), 12.08)
+    out = ledger.apply(ack(P, 1000), 12.3)
+    assert out.entry.latency_ms == {"BUFFERING": 50, "RECEIVED": 80, "PERSISTED": 300}  # type: ignore[union-attr]
+
+
+def test_an_ack_before_the_seal_was_seen_counts_as_immediate() -> None:
+    """RECEIVED can be read before the sender noticed its fragment was sealed: the service has every byte,
+    so the last byte went out by then, and later acks are timed from that moment."""
+    ledger = FragmentLedger()
+    ledger.add(0, 1000)
+    ledger.start_attempt(0, 10.0)
+    ledger.apply(ack(R, 1000), 12.0)
+    ledger.all_sent(0, 12.1)  # too late to move the origin
+    out = ledger.apply(ack(P, 1000), 12.5)
+    assert out.entry.latency_ms == {"RECEIVED": 0, "PERSISTED": 500}  # type: ignore[union-attr]
+
+
+def test_a_new_attempt_times_from_its_own_bytes() -> None:
+    ledger = FragmentLedger()
+    sent(ledger, 0, 1000, now=1.0, last_byte=3.0)
+    ledger.end_connection()
+    ledger.start_attempt(0, 20.0)
+    ledger.all_sent(0, 22.0)
+    out = ledger.apply(ack(R, 1000), 22.25)
+    assert out.entry.latency_ms == {"RECEIVED": 250}  # type: ignore[union-attr]
 
 
 def test_an_ack_for_a_passed_state_is_ignored() -> None:
