@@ -20,6 +20,7 @@ from app.engine.events import (
     EngineMessage,
     EngineStopped,
     FragmentUpdate,
+    StatsSample,
 )
 from app.engine.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_BYTES
 from app.engine.spool import spool_problem
@@ -81,6 +82,7 @@ class Printer:
         self.out = out
         self.final_state = "RECEIVED" if retention_zero else "PERSISTED"
         self.lock = threading.Lock()
+        self.dropped_frames = 0  # by a live source that captured faster than encoding kept up
 
     def __call__(self, ev: EngineEvent) -> None:
         with self.lock:
@@ -89,6 +91,9 @@ class Printer:
                 print(line, file=self.out, flush=True)
 
     def format(self, ev: EngineEvent) -> str | None:
+        if isinstance(ev, StatsSample):
+            self.dropped_frames = ev.dropped_frames
+            return None
         if isinstance(ev, FragmentUpdate):
             if ev.state not in SHOWN_STATES:
                 return None
@@ -113,7 +118,9 @@ class Printer:
         if isinstance(ev, EngineStopped):
             return (f"summary: {ev.produced} fragments, {ev.frames} frames; {ev.acknowledged} {self.final_state}, "
                     f"{ev.failed} refused, {ev.dropped} dropped" + (f", {ev.kept} kept in the spool for the next run"
-                                                                     if ev.kept else ""))
+                                                                     if ev.kept else "")
+                    + (f"; {self.dropped_frames} frames dropped at capture (encoding fell behind)"
+                       if self.dropped_frames else ""))
         return None
 
 

@@ -18,8 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from app.engine.buffer import DEFAULT_MAX_BYTES, DEFAULT_MAX_SECONDS, BufferedFragment, FragmentBuffer
 from app.engine.events import (
     EngineEvent,
@@ -39,6 +37,7 @@ from app.kvs.ledger import FragmentState
 from app.media.encoder import DEFAULT_BITRATE, H264Encoder
 from app.media.frames import RawFrame
 from app.media.sources import FrameSource, open_source
+from app.media.thumbnail import preview_bgr
 from app.mkv.fragmenter import Fragmenter, FragmentSealed, FrameAdded, connection_header, video_entry
 
 log = logging.getLogger(__name__)
@@ -445,7 +444,4 @@ class Engine:
         if now - self._last_preview < 1 / 15:  # the window needs no more than ~15 previews a second
             return
         self._last_preview = now
-        image = frame.image
-        if not isinstance(image, np.ndarray):
-            image = image.to_ndarray(format="bgr24")
-        self._emit(PreviewFrame(image, frame.index))
+        self._emit(PreviewFrame(preview_bgr(frame.image), frame.index))

@@ -15,12 +15,13 @@ import ssl
 import string
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.cli_types import number
-from app.localkvs.auth import KeyPair
-from app.localkvs.faults import FaultPlan
-from app.localkvs.putmedia import SessionLimits
-from app.localkvs.server import EndpointConfig, LocalEndpoint
+
+if TYPE_CHECKING:  # the server (aiohttp.web and all) is imported only when it runs: `stream` starts faster
+    from app.localkvs.auth import KeyPair
+    from app.localkvs.server import EndpointConfig
 
 DEFAULT_MAX_DISK_MB = 1024  # the per-user data dir is shared with the window's embedded endpoint
 DEFAULT_CREATING_SECONDS = 2.0  # a new stream is CREATING this long, as on the service (a few seconds)
@@ -38,6 +39,8 @@ def default_data_dir() -> Path:
 
 def generate_keys() -> KeyPair:
     """A throwaway key pair for a local endpoint started without AWS variables."""
+    from app.localkvs.auth import KeyPair
+
     alphabet = string.ascii_uppercase + string.digits
     access = "LOCAL" + "".join(secrets.choice(alphabet) for _ in range(15))
     secret_alphabet = string.ascii_letters + string.digits + "+/"  # shaped like an AWS secret, so redaction knows it
@@ -45,6 +48,8 @@ def generate_keys() -> KeyPair:
 
 
 def keys_from_env() -> KeyPair | None:
+    from app.localkvs.auth import KeyPair
+
     access, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
     if access and secret:
         return KeyPair(access, secret, os.environ.get("AWS_SESSION_TOKEN") or None)
@@ -90,6 +95,10 @@ def _non_negative(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.localkvs.faults import FaultPlan
+    from app.localkvs.putmedia import SessionLimits
+    from app.localkvs.server import EndpointConfig
+
     # A server's log is its output: refusals and error acks are INFO lines, shown without -v.
     if logging.getLogger().getEffectiveLevel() > logging.INFO:
         logging.getLogger("app.localkvs").setLevel(logging.INFO)
@@ -130,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: EndpointConfig, generated: bool) -> int:
+    from app.localkvs.server import LocalEndpoint
+
     try:
         endpoint = LocalEndpoint(config)
     except (OSError, sqlite3.Error) as exc:

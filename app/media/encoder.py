@@ -2,7 +2,9 @@
 
 Key frames come where the caller asks (``force_key``), so every fragment starts on one: the
 fragmenter asks at each fragment boundary. Timestamps pass through as pts in ms, so each packet maps
-back to its frame. Output is AVCC with the avcC record for CodecPrivate (app/mkv/avc.py).
+back to its frame. Output is AVCC with the avcC record for CodecPrivate: x264 writes length-prefixed
+NAL units itself when asked (``annexb=0``), which saves converting every byte in Python; should an FFmpeg
+build ignore that, Annex-B output is converted (app/mkv/avc.py).
 """
 
 from __future__ import annotations
@@ -37,13 +39,18 @@ class H264Encoder:
         cc.max_b_frames = 0
         cc.flags |= av.codec.context.Flags.global_header  # SPS/PPS once, in extradata
         cc.options = {"preset": preset, "tune": "zerolatency", "forced-idr": "1", "sc_threshold": "0",
-                      "repeat-headers": "0"}
+                      "repeat-headers": "0", "x264-params": "annexb=0"}
         cc.open()
         self._cc = cc
-        sets = avc.parameter_sets(bytes(cc.extradata or b""))
-        if sets is None:
-            raise RuntimeError("libx264 gave no SPS/PPS")
-        self.codec_private = avc.avcc_record(*sets)
+        extradata = bytes(cc.extradata or b"")
+        self._annexb = not extradata.startswith(b"\x01")  # an avcC record starts with its version, 1
+        if self._annexb:
+            sets = avc.parameter_sets(extradata)
+            if sets is None:
+                raise RuntimeError("libx264 gave no SPS/PPS")
+            self.codec_private = avc.avcc_record(*sets)
+        else:
+            self.codec_private = extradata
         self._meta: dict[int, int] = {}  # pts -> frame index
 
     def encode(self, frame: RawFrame, force_key: bool) -> list[EncodedPacket]:
@@ -61,8 +68,8 @@ class H264Encoder:
         out = []
         for p in packets:
             pts = int(p.pts)
-            out.append(EncodedPacket(self._meta.pop(pts, -1), pts, bool(p.is_keyframe),
-                                     avc.annexb_to_avcc(bytes(p))))
+            data = avc.annexb_to_avcc(bytes(p)) if self._annexb else bytes(p)
+            out.append(EncodedPacket(self._meta.pop(pts, -1), pts, bool(p.is_keyframe), data))
         return out
 
     def _to_video_frame(self, image: Any) -> av.VideoFrame:

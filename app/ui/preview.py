@@ -1,6 +1,7 @@
 """PreviewWidget: draws only the newest frame, aspect-correct, with a LIVE badge and elapsed time.
 
-Frames arrive as BGR arrays; only the newest is kept, so a slow screen never slows capture.
+Frames arrive as BGR arrays, already scaled down by the engine (app/media/thumbnail.py); only the newest
+is kept, so a slow screen never slows capture.
 """
 
 from __future__ import annotations
@@ -51,9 +52,9 @@ class PreviewWidget(QWidget):
         self.update()
 
     def show_frame(self, bgr: np.ndarray) -> None:
-        rgb = np.ascontiguousarray(bgr[:, :, ::-1])
-        h, w, _ = rgb.shape
-        self._image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+        bgr = np.ascontiguousarray(bgr)
+        h, w, _ = bgr.shape
+        self._image = QImage(bgr.data, w, h, 3 * w, QImage.Format.Format_BGR888).copy()  # Qt reads BGR itself
         self._frames_shown += 1
         self.update()
 
