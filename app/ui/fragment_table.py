@@ -30,7 +30,7 @@ from app.ui.fragment_model import (
 )
 
 # Narrow enough that the fragment number keeps ~100 px in a 1280 px window with both docks open.
-DEFAULT_WIDTHS = {TIME_COL: 64, TIMECODE_COL: 94, STATE_COL: 86, ERROR_COL: 76, FRAMES_COL: 46, SIZE_COL: 62}
+DEFAULT_WIDTHS = {TIME_COL: 64, TIMECODE_COL: 94, STATE_COL: 86, ERROR_COL: 76, FRAMES_COL: 46, SIZE_COL: 78}
 LATENCY_WIDTH = 64
 HIDDEN_BY_DEFAULT = (TIME_COL,)  # the timecode already says when; the column picker shows it again
 SETTINGS_KEY = "fragment_table/header"
