@@ -49,7 +49,7 @@ class UploaderSettings:
     final_ack_timeout_s: float = 20.0  # how long the last fragments may take to be acknowledged
     error_drain_s: float = 5.0  # after an error ack, how long to read what the service still sends
     backoff: Backoff = field(default_factory=Backoff)
-    limiter: Callable[[], SendLimiter] = SendLimiter  # the service's per-stream limits
+    limiter: Callable[[], SendLimiter] | None = None  # per-stream caps; None: the service's (the engine picks)
 
 
 class Uploader:
@@ -64,7 +64,7 @@ class Uploader:
         self.emit = emit
         self.settings = settings or UploaderSettings()
         self.ledger = FragmentLedger(FragmentState.RECEIVED if retention_zero else FragmentState.PERSISTED)
-        self.limiter = self.settings.limiter()
+        self.limiter = self.settings.limiter() if self.settings.limiter else SendLimiter()
         self.bytes_sent = 0
         self.last_ack_latency_ms: int | None = None
         self.error: str | None = None  # why the upload stopped early
