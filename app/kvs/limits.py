@@ -6,12 +6,11 @@ The per-second caps are the service's, so they apply where the service is: an AW
 URL, or an amazonaws.com / amazonaws.com.cn one). A custom endpoint (the local one, a compatible server)
 gets no cap unless the user sets a byte rate (``--max-rate``), which may also lower the cap for AWS.
 
-Both caps are sliding one-second windows; callers ask how long to wait before sending, passing the time in.
+Callers ask how long to wait before sending, passing the time in.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from urllib.parse import urlsplit
 
 MAX_FRAGMENTS_PER_S = 5
@@ -22,15 +21,19 @@ AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn")
 
 
 class SendLimiter:
-    """``None`` for a cap means none: the delays are then always 0."""
+    """``None`` for a cap means none: the delays are then always 0.
+
+    Bytes are paced, not counted in a window: after ``size`` bytes the next piece may go ``size / rate``
+    seconds later. A whole fragment read at once (``--pace fast``) is one piece, so a window count would let
+    pieces larger than a second's worth through at up to one per second, above the cap; pacing keeps any
+    second under the cap plus one piece, and the long-run rate at the cap."""
 
     def __init__(self, fragments_per_s: float | None = MAX_FRAGMENTS_PER_S * SAFETY,
                  bytes_per_s: float | None = MAX_BYTES_PER_S * SAFETY) -> None:
         self.fragment_gap = 1.0 / fragments_per_s if fragments_per_s else 0.0
         self.bytes_per_s = bytes_per_s
         self._last_fragment: float | None = None
-        self._sent: deque[tuple[float, int]] = deque()
-        self._in_window = 0  # sum of the sizes in _sent (kept, not summed per call: many small sends)
+        self._next_bytes = float("-inf")  # when the next piece may go (monotonic s)
 
     @property
     def unlimited(self) -> bool:
@@ -46,25 +49,14 @@ class SendLimiter:
         self._last_fragment = now
 
     def bytes_delay(self, now: float, size: int) -> float:
-        """Seconds to wait before ``size`` more bytes keep the last second under the byte limit."""
+        """Seconds to wait before ``size`` more bytes may go."""
         if not self.bytes_per_s:
             return 0.0
-        while self._sent and now - self._sent[0][0] >= 1.0:
-            self._in_window -= self._sent.popleft()[1]
-        if self._in_window + size <= self.bytes_per_s or not self._sent:
-            return 0.0
-        # wait until enough of the window has aged out
-        excess = self._in_window + size - self.bytes_per_s
-        for t, n in self._sent:
-            excess -= n
-            if excess <= 0:
-                return max(0.0, t + 1.0 - now)
-        return 1.0
+        return max(0.0, self._next_bytes - now)
 
     def sent(self, now: float, size: int) -> None:
         if self.bytes_per_s:
-            self._sent.append((now, size))
-            self._in_window += size
+            self._next_bytes = max(self._next_bytes, now) + size / self.bytes_per_s
 
 
 def is_aws_endpoint(endpoint_url: str | None) -> bool:
