@@ -350,8 +350,20 @@ class Engine:
     def _copy(self, source: CopySource) -> None:
         fragmenter = Fragmenter(round(self.settings.fragment_seconds * 1000))
         preview = KeyFramePreview(source.codec_private) if self.settings.preview else None
+        room = threading.Event()
+        self.buffer.add_listener(room.set)
+        largest = size = 0  # bytes of the largest fragment so far, and of the open one
         try:
             for packet, starts in source.packets(self._stop):
+                if starts:
+                    largest, size = max(largest, size), 0
+                    # A file is read faster than it uploads: wait for acks rather than let the buffer drop.
+                    while not self.buffer.has_room(packet.timestamp_ms, 2 * largest) and not self._stop.is_set():
+                        room.wait(QUEUE_TIMEOUT_S)
+                        room.clear()
+                    if self._stop.is_set():
+                        break  # stopped while waiting: what is read so far is sent, nothing more starts
+                size += len(packet.data)
                 self._frames_in += 1
                 self._capture_rate.add()
                 if preview is not None and packet.keyframe:

@@ -47,3 +47,20 @@ def test_stop_mid_recording_sends_whole_fragments_with_previews(tmp_path: Path, 
         assert p.index % 15 == 0
     assert engine._uploader is not None
     assert engine._uploader.limiter.unlimited  # a custom endpoint: no service caps
+
+
+def test_fast_copy_waits_for_acks_instead_of_dropping(tmp_path: Path, endpoint: EndpointThread) -> None:
+    """A file is read far faster than it uploads; with room for 3 s of video in memory, reading waits for
+    acknowledgements at each fragment, so nothing is dropped and every frame is stored once."""
+    clip = make_clip(tmp_path / "fast.mp4", 300, gop=15)  # 20 s, 20 fragments of 1 s
+    client("kinesisvideo", endpoint.url).create_stream(StreamName="fw", DataRetentionInHours=1)
+    rec = Recorder()
+    engine = Engine(StreamSettings(stream="fw", source=str(clip), region=REGION, endpoint_url=endpoint.url,
+                                   copy=True, realtime=False, fragment_seconds=1.0, buffer_seconds=3.0), rec)
+    engine.prepare()
+    engine.start()
+    result = engine.wait(120)
+    assert result is not None
+    assert (result.ok, result.produced, result.dropped, result.frames) == (True, 20, 0, 300), result
+    assert not [e for e in rec.of(FragmentUpdate) if e.state == "DROPPED"]
+    assert decode_indices(b"".join(stored_fragments(endpoint, "fw"))) == list(range(300))
