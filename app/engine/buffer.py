@@ -255,7 +255,14 @@ class FragmentBuffer:
         """Leave memory, oldest sealed first, until within both bounds (called with the lock held).
 
         Fragments on the wire are left out of the reckoning: they go when their acks come."""
-        dropped = []
+        dropped: list[BufferedFragment] = []
+        if self._mem_bytes <= self.max_bytes and self._frags:
+            # Within both bounds counting every fragment (the usual case, checked for every frame added): the
+            # pool below is a subset, so it is within them too. Saves building it per frame.
+            first = next(iter(self._frags.values()))
+            last = self._frags[next(reversed(self._frags))]
+            if (last.timecode - first.timecode) / 1000 <= self.max_seconds:
+                return dropped
         while True:
             pool = [f for f in self._frags.values() if f.data is not None and f.seq not in self._protected]
             if len(pool) < 2:

@@ -70,6 +70,7 @@ class Uploader:
         self.error: str | None = None  # why the upload stopped early
         self._loop = asyncio.new_event_loop()
         self.changed = asyncio.Event()
+        self._wake_pending = False  # a buffer change has scheduled a wake-up the loop has not run yet
         self._abort = asyncio.Event()
         self._endpoint: str | None = None
         self._listing_refused = False  # ListFragments is not allowed: stop asking, lost acks mean resends
@@ -95,11 +96,20 @@ class Uploader:
         return self._abort.is_set()
 
     def _on_buffer_change(self) -> None:
-        if not self._loop.is_closed():
-            try:
-                self._loop.call_soon_threadsafe(self.changed.set)
-            except RuntimeError:  # loop closed in between
-                pass
+        # Called for every frame added: one wake-up of the loop at a time is enough (each costs a write to
+        # its self-pipe), since the woken body reads everything the buffer holds by then. A change made
+        # while a wake-up is pending is seen by it, because the flag is cleared before the event is set.
+        if self._wake_pending or self._loop.is_closed():
+            return
+        self._wake_pending = True
+        try:
+            self._loop.call_soon_threadsafe(self._woken)
+        except RuntimeError:  # loop closed in between
+            pass
+
+    def _woken(self) -> None:
+        self._wake_pending = False
+        self.changed.set()
 
     def _thread_main(self) -> None:
         asyncio.set_event_loop(self._loop)

@@ -2,7 +2,7 @@
 the producer and the endpoint apart (both share this machine's cores), next to the official C producer's
 offline sample pushing the same H.264 when it is built.
 
-    .venv/bin/python -m tests.bench.bench_copy [--seconds 300]
+    .venv/bin/python -m tests.bench.bench_copy [--seconds 300] [--rounds 3]
     KVS_C_PRODUCER_BIN=/work/peers/producer-c/build/kvsVideoOnlyRealtimeStreamingSample \\
     KVS_C_PRODUCER_SAMPLES=/work/peers/producer-c/samples .venv/bin/python -m tests.bench.bench_copy
 
@@ -13,8 +13,11 @@ sends it as a raw Annex-B ``.h264`` (converted to AVCC on the way) and as an MP4
 Figures per row: MB (fragment bytes the endpoint stored), wall s of the producer process from start to
 exit (start-up, the demux pre-pass and waiting for the last acks included), MB/s over that wall time,
 upload MB/s from the first to the last fragment stored (server timestamps: the sending itself), and CPU
-s per GB for the producer (user+sys of its process) and for the endpoint (its process, same run).
-``run(seconds)`` returns the rows for a combined report.
+s per GB for the producer (user+sys of its process) and for the endpoint (its process, same run). Each
+producer runs ``rounds`` times, alternating with the others; the round with the median wall time is shown
+(other work on a shared machine shifts single runs a lot). Our process's fixed cost (Python start-up and
+imports, botocore, the connection: about 0.8 s of CPU) is in these figures; on 150 MB it is over half.
+``run(seconds, rounds)`` returns the rows for a combined report.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -129,6 +133,7 @@ def _stored(url: str, stream: str) -> tuple[float, float, int]:
 
 def _measure(name: str, ep: EndpointProcess, stream: str, cmd: list[str], env: dict[str, str],
              cwd: Path) -> Row:
+    """One run of a producer command into a new stream."""
     kv = client("kinesisvideo", ep.url)
     kv.create_stream(StreamName=stream, DataRetentionInHours=2, MediaType="video/h264")
     ep_cpu0, cpu0 = _proc_cpu(ep.proc.pid), _children_cpu()
@@ -145,7 +150,7 @@ def _measure(name: str, ep: EndpointProcess, stream: str, cmd: list[str], env: d
 
 
 def _ours(source: Path) -> list[str]:
-    return [sys.executable, "-m", "app", "stream", "--stream", source.suffix[1:], "--source", str(source), "--copy",
+    return [sys.executable, "-m", "app", "stream", "--stream", "{stream}", "--source", str(source), "--copy",
             "--pace", "fast"]
 
 
@@ -170,7 +175,7 @@ def _samples_for_offline(folder: Path) -> Path:
     return folder / "samples"
 
 
-def run(seconds: float = 300) -> list[Row]:
+def run(seconds: float = 300, rounds: int = 3) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="bench-copy-") as tmp:
         folder = Path(tmp)
         raw, mp4 = make_media(folder, seconds)
@@ -178,25 +183,35 @@ def run(seconds: float = 300) -> list[Row]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update(AWS_ACCESS_KEY_ID=TEST_KEYS.access_key, AWS_SECRET_ACCESS_KEY=TEST_KEYS.secret_key,
                    AWS_DEFAULT_REGION=REGION, AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
-        rows = []
+        producers: list[tuple[str, list[str], dict[str, str]]] = [
+            (f"kvs-studio --copy ({what})", [*_ours(source), "--endpoint-url", ep.url], env)
+            for source, what in ((raw, "raw .h264, Annex-B to AVCC"), (mp4, "MP4, AVCC as is"))]
+        sample = _offline_sample()
+        if sample is not None:
+            cmd = [str(sample), "{stream}", "h264", str(round(seconds)), str(_samples_for_offline(folder))]
+            producers.append(("C producer offline sample", cmd,
+                              dict(env, CONTROL_PLANE_URI=ep.url, AWS_KVS_LOG_LEVEL="4")))
+        runs: dict[str, list[Row]] = {}
         try:
-            ours_env = dict(env)
-            for source, what in ((raw, "raw .h264, Annex-B to AVCC"), (mp4, "MP4, AVCC as is")):
-                rows.append(_measure(f"kvs-studio --copy ({what})", ep, source.suffix[1:],
-                                     [*_ours(source), "--endpoint-url", ep.url], ours_env, folder))
-            sample = _offline_sample()
-            if sample is not None:
-                c_env = dict(env, CONTROL_PLANE_URI=ep.url, AWS_KVS_LOG_LEVEL="4")
-                cmd = [str(sample), "cprod", "h264", str(round(seconds)), str(_samples_for_offline(folder))]
-                rows.append(_measure("C producer offline sample", ep, "cprod", cmd, c_env, folder))
+            for n in range(rounds):
+                for i, (name, cmd, penv) in enumerate(producers):
+                    stream = f"p{i}-r{n}"
+                    cmd = [stream if a == "{stream}" else a for a in cmd]
+                    runs.setdefault(name, []).append(_measure(name, ep, stream, cmd, penv, folder))
         finally:
             ep.terminate()
-    return rows
+    return [_median(rows) for rows in runs.values()]
+
+
+def _median(rows: list[Row]) -> Row:
+    wall = statistics.median_low([r.wall_s for r in rows])
+    return next(r for r in rows if r.wall_s == wall)
 
 
 def report(rows: list[Row], seconds: float) -> str:
+    load = os.getloadavg()[0]
     lines = [f"copy mode into a local endpoint process, {seconds:g} s of 640x480 H.264 at {FPS} fps "
-             f"(IDR every {GOP}), {os.cpu_count()} cores shared by producer and endpoint",
+             f"(IDR every {GOP}), {os.cpu_count()} cores shared by producer and endpoint, load {load:.1f} at the end",
              f"{'producer':<44} {'MB':>7} {'frags':>5} {'wall s':>7} {'MB/s':>7} {'upload MB/s':>11} "
              f"{'CPU s/GB':>8} {'endpoint CPU s/GB':>17}"]
     for r in rows:
@@ -210,8 +225,9 @@ def report(rows: list[Row], seconds: float) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=300.0, help="video length (default %(default)g)")
+    ap.add_argument("--rounds", type=int, default=3, help="runs of each producer; the median is shown (default 3)")
     args = ap.parse_args()
-    print(report(run(args.seconds), args.seconds))
+    print(report(run(args.seconds, args.rounds), args.seconds))
 
 
 if __name__ == "__main__":
