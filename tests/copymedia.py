@@ -44,9 +44,10 @@ def presentation_ms(data: bytes | Path) -> list[int]:
     src = io.BytesIO(data) if isinstance(data, bytes) else str(data)
     with av.open(src) as c:
         stream = c.streams.video[0]
+        tb = stream.time_base  # read while the container is open: after close() it is freed memory
         pts = [f.pts for f in c.decode(stream)]
     # relative first, then rounded: a TS starting at 1.4 s must not round its frames differently
-    return [round((p - pts[0]) * stream.time_base * 1000) for p in pts]
+    return [round((p - pts[0]) * tb * 1000) for p in pts]
 
 
 def packet_payloads(data: bytes | Path) -> list[bytes]:
