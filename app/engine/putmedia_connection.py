@@ -278,7 +278,6 @@ class PutMediaConnection:
                 return
             await up.wait_change(1.0)
 
-
     async def _keep_to_limits(self, size: int, first: bool) -> None:
         limiter = self.up.limiter
         if first:
