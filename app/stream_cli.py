@@ -51,8 +51,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fragment-seconds", type=number(float, 1, 10, unit=" s"), default=2.0,
                    help="fragment length in seconds, 1-10 (default %(default)s)")
     p.add_argument("--pace", choices=("realtime", "fast"), default="realtime",
-                   help="files: send at their own speed, or as fast as encoding and the service limits allow "
-                        "(default %(default)s)")
+                   help="files: send at their own speed, timestamped from now; or as fast as encoding and the "
+                        "connection allow, timestamped in the past (default %(default)s)")
+    p.add_argument("--copy", action="store_true",
+                   help="files: upload the H.264 video as recorded, without decoding or re-encoding it (MP4/MOV, "
+                        "MKV, MPEG-TS, raw .h264); fragments start on the file's own key frames, so key frames "
+                        "must be at most 10 s apart. Not with --width/--height/--fps/--bitrate (default: re-encode)")
+    p.add_argument("--max-rate", type=number(float, 0, above=True, unit=" MB/s"), metavar="MBPS",
+                   help="cap the upload at this many MB/s (10^6 bytes). AWS endpoints are always kept under the "
+                        "service's per-stream limits (5 fragments/s, 12.5 MB/s); a custom --endpoint-url gets no "
+                        "cap unless this is given (default: none)")
     p.add_argument("--width", type=number(int, 16, 7680), help="output width in pixels (default: the source's)")
     p.add_argument("--height", type=number(int, 16, 4320), help="output height in pixels (default: the source's)")
     p.add_argument("--fps", type=number(float, 0, 120, above=True),
@@ -73,6 +81,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stale-seconds", type=number(float, 1), default=20.0,
                    help="reconnect when a fragment's first byte got no acknowledgement for this long "
                         "(default %(default)g)")
+
+
+def copy_problem(args: argparse.Namespace) -> str | None:
+    """A setting that --copy cannot honour, in one line; None when the combination is fine."""
+    if not args.copy:
+        return None
+    if args.source == "testpattern" or args.source.startswith("camera:"):
+        return "--copy sends a video file as recorded; the test pattern and cameras are always encoded"
+    given = [f"--{name}" for name in ("width", "height", "fps", "bitrate") if getattr(args, name) is not None]
+    if given:
+        return (f"--copy keeps the file's own size, frame rate and bitrate, so {', '.join(given)} cannot apply; "
+                "drop them, or drop --copy to re-encode")
+    return None
 
 
 class Printer:
@@ -128,12 +149,17 @@ def run(args: argparse.Namespace, *, access_key: str | None = None, secret_key: 
     settings = StreamSettings(
         stream=args.stream, source=args.source, region=args.region, profile=args.profile,
         endpoint_url=args.endpoint_url, create=args.create, create_retention_hours=args.retention_hours,
-        fragment_seconds=args.fragment_seconds, realtime=args.pace == "realtime", width=args.width,
+        fragment_seconds=args.fragment_seconds, realtime=args.pace == "realtime", copy=args.copy,
+        max_rate_mbps=args.max_rate, width=args.width,
         height=args.height, fps=args.fps, bitrate_kbps=args.bitrate, duration_s=args.duration,
         buffer_bytes=int(args.buffer_mb * 1024 * 1024), buffer_seconds=args.buffer_seconds,
         uploader=UploaderSettings(staleness_s=args.stale_seconds), spool_dir=args.spool,
         spool_bytes=int(args.spool_mb * 2**20), access_key=access_key, secret_key=secret_key,
         keyring_entry=args.credentials)
+    problem = copy_problem(args)
+    if problem:
+        print(f"kvs-studio stream: {problem}", file=sys.stderr)
+        return 2
     if args.spool is not None:
         problem = spool_problem(args.spool)
         if problem:

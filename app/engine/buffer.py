@@ -108,6 +108,17 @@ class FragmentBuffer:
             self.produced += 1
         self._notify()
 
+    def has_room(self, timecode: int, size: int) -> bool:
+        """Whether a fragment starting at ``timecode`` and growing to ``size`` bytes keeps what is in memory
+        within both bounds, so nothing is dropped. A source that can wait (a file sent as recorded) asks
+        before each fragment; fragments on the wire are counted too, so the answer errs on waiting."""
+        with self._lock:
+            sealed = [f for f in self._frags.values() if f.data is not None and f.sealed]
+            if not sealed:
+                return True  # only the open fragment is held: waiting could not free anything
+            return (self._mem_bytes + size <= self.max_bytes
+                    and (timecode - sealed[0].timecode) / 1000 <= self.max_seconds)
+
     def close_input(self) -> None:
         with self._lock:
             self._closed = True
@@ -244,7 +255,14 @@ class FragmentBuffer:
         """Leave memory, oldest sealed first, until within both bounds (called with the lock held).
 
         Fragments on the wire are left out of the reckoning: they go when their acks come."""
-        dropped = []
+        dropped: list[BufferedFragment] = []
+        if self._mem_bytes <= self.max_bytes and self._frags:
+            # Within both bounds counting every fragment (the usual case, checked for every frame added): the
+            # pool below is a subset, so it is within them too. Saves building it per frame.
+            first = next(iter(self._frags.values()))
+            last = self._frags[next(reversed(self._frags))]
+            if (last.timecode - first.timecode) / 1000 <= self.max_seconds:
+                return dropped
         while True:
             pool = [f for f in self._frags.values() if f.data is not None and f.seq not in self._protected]
             if len(pool) < 2:

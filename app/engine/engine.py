@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.engine.buffer import DEFAULT_MAX_BYTES, DEFAULT_MAX_SECONDS, BufferedFragment, FragmentBuffer
@@ -31,9 +31,11 @@ from app.engine.events import (
 from app.engine.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_BYTES
 from app.engine.spool import Spool
 from app.engine.uploader import Uploader, UploaderSettings
-from app.errors import KvsStudioError, StreamNotFound
+from app.errors import KvsStudioError, SourceError, StreamNotFound
 from app.kvs.control import KvsControl
 from app.kvs.ledger import FragmentState
+from app.kvs.limits import limiter_for
+from app.media.copy_source import CopySource, KeyFramePreview
 from app.media.encoder import DEFAULT_BITRATE, H264Encoder
 from app.media.frames import RawFrame
 from app.media.sources import FrameSource, open_source
@@ -57,6 +59,8 @@ class StreamSettings:
     create_retention_hours: int = 24
     fragment_seconds: float = 2.0
     realtime: bool = True
+    copy: bool = False  # send a file's H.264 as recorded, without decoding it (app/media/copy_source.py)
+    max_rate_mbps: float | None = None  # cap on the upload in MB/s; AWS endpoints are always kept under theirs
     width: int | None = None
     height: int | None = None
     fps: float | None = None
@@ -99,7 +103,7 @@ class Engine:
     def __init__(self, settings: StreamSettings, on_event: Callable[[EngineEvent], None]) -> None:
         self.settings = settings
         self.on_event = on_event
-        self.source: FrameSource | None = None
+        self.source: FrameSource | CopySource | None = None
         self.control: KvsControl | None = None
         self.retention_hours = 0
         self.buffer = FragmentBuffer(settings.buffer_bytes, settings.buffer_seconds)
@@ -129,8 +133,11 @@ class Engine:
     def prepare(self) -> None:
         """Open the source and check the stream; raises KvsStudioError with a user message."""
         s = self.settings
-        self.source = open_source(s.source, width=s.width, height=s.height, fps=s.fps, realtime=s.realtime,
-                                  duration_s=s.duration_s)
+        if s.copy:
+            self.source = _open_copy(s)
+        else:
+            self.source = open_source(s.source, width=s.width, height=s.height, fps=s.fps, realtime=s.realtime,
+                                      duration_s=s.duration_s)
         try:
             self.control = KvsControl(region=s.region, profile=s.profile, endpoint_url=s.endpoint_url,
                                       access_key=s.access_key, secret_key=s.secret_key,
@@ -159,7 +166,30 @@ class Engine:
             self.prepare()
         assert self.source is not None
         assert self.control is not None
-        info = self.source.info
+        if isinstance(self.source, CopySource):
+            header, workers = self._copy_workers(self.source)
+        else:
+            header, workers = self._encode_workers(self.source)
+        if self.settings.spool_dir is not None:
+            self._attach_spool(Spool(self.settings.spool_dir, self.settings.stream, self.settings.spool_bytes), header)
+        up_settings = self.settings.uploader or UploaderSettings()
+        if up_settings.limiter is None:  # the service's caps only where the service is (app/kvs/limits.py)
+            up_settings = replace(up_settings, limiter=lambda: limiter_for(self.settings.endpoint_url,
+                                                                           self.settings.max_rate_mbps))
+        self._uploader = Uploader(buffer=self.buffer, header=header, control=self.control, stream=self.settings.stream,
+                                  retention_zero=self.retention_hours == 0, emit=self._emit, settings=up_settings)
+        self._threads = [
+            *workers,
+            threading.Thread(target=self._stats_loop, name="kvs-stats", daemon=True),
+            threading.Thread(target=self._supervise, name="kvs-engine", daemon=True),
+        ]
+        self._uploader.start()
+        for t in dict.fromkeys(self._threads):  # copy mode's one worker is both capture and encode
+            t.start()
+
+    def _encode_workers(self, source: FrameSource) -> tuple[bytes, list[threading.Thread]]:
+        """Capture and encode threads, and the connection header for the encoder's output."""
+        info = source.info
         width = (self.settings.width or info.width) // 2 * 2
         height = (self.settings.height or info.height) // 2 * 2
         fps = self.settings.fps or info.fps
@@ -174,22 +204,26 @@ class Engine:
         bitrate = (self.settings.bitrate_kbps or DEFAULT_BITRATE // 1000) * 1000
         encoder = H264Encoder(width, height, fps, bitrate, self.settings.preset)
         header = connection_header(video_entry(encoder.codec_private, width, height, fps))
-        if self.settings.spool_dir is not None:
-            self._attach_spool(Spool(self.settings.spool_dir, self.settings.stream, self.settings.spool_bytes), header)
-        self._uploader = Uploader(buffer=self.buffer, header=header, control=self.control, stream=self.settings.stream,
-                                  retention_zero=self.retention_hours == 0, emit=self._emit,
-                                  settings=self.settings.uploader)
         frames: queue.Queue[RawFrame] = queue.Queue(maxsize=max(2, int(fps)))  # about 1 s of frames
-        self._threads = [
+        return header, [
             threading.Thread(target=self._guard, args=(self._capture, frames), name="kvs-capture", daemon=True),
             threading.Thread(target=self._guard, args=(self._encode, frames, encoder), name="kvs-encode",
                              daemon=True),
-            threading.Thread(target=self._stats_loop, name="kvs-stats", daemon=True),
-            threading.Thread(target=self._supervise, name="kvs-engine", daemon=True),
         ]
-        self._uploader.start()
-        for t in self._threads:
-            t.start()
+
+    def _copy_workers(self, source: CopySource) -> tuple[bytes, list[threading.Thread]]:
+        """Copy mode: one thread demuxes (paced by the source) and fragments; it stands for both capture and
+        encode, so stopping, draining and the supervisor work as for an encoded source."""
+        info = source.info
+        if self.settings.duration_s:
+            self._emit(EngineMessage("warning", "A file is always sent whole; the duration setting applies to "
+                                                "cameras and the test pattern."))
+        self._emit(EngineMessage("info", f"Sending {source.path.name} as recorded: H.264 {info.width}x{info.height} "
+                                         f"at {info.fps:g} fps, {info.duration_s or 0:.1f} s in {source.fragments} "
+                                         "fragments cut at its own key frames."))
+        header = connection_header(video_entry(source.codec_private, info.width, info.height, info.fps))
+        copier = threading.Thread(target=self._guard, args=(self._copy, source), name="kvs-copy", daemon=True)
+        return header, [copier, copier]
 
     def _attach_spool(self, spool: Spool, header: bytes) -> None:
         left = spool.load()
@@ -313,6 +347,37 @@ class Engine:
             for ev in fragmenter.finish():
                 self._apply(ev)
         finally:
+            self.buffer.close_input()
+
+    def _copy(self, source: CopySource) -> None:
+        fragmenter = Fragmenter(round(self.settings.fragment_seconds * 1000))
+        preview = KeyFramePreview(source.codec_private) if self.settings.preview else None
+        room = threading.Event()
+        self.buffer.add_listener(room.set)
+        largest = size = 0  # bytes of the largest fragment so far, and of the open one
+        try:
+            for packet, starts in source.packets(self._stop):
+                if starts:
+                    largest, size = max(largest, size), 0
+                    # A file is read faster than it uploads: wait for acks rather than let the buffer drop.
+                    while not self.buffer.has_room(packet.timestamp_ms, 2 * largest) and not self._stop.is_set():
+                        room.wait(QUEUE_TIMEOUT_S)
+                        room.clear()
+                    if self._stop.is_set():
+                        break  # stopped while waiting: what is read so far is sent, nothing more starts
+                size += len(packet.data)
+                self._frames_in += 1
+                self._capture_rate.add()
+                if preview is not None and packet.keyframe:
+                    self._maybe_key_preview(preview, packet.data, packet.index)
+                self._frames_encoded += 1
+                self._encode_rate.add()
+                for ev in fragmenter.add(packet, starts):
+                    self._apply(ev)
+            for ev in fragmenter.finish():
+                self._apply(ev)
+        finally:
+            source.close()
             self.buffer.close_input()
 
     def _feed(self, fragmenter: Fragmenter, packets: list) -> None:
@@ -445,3 +510,24 @@ class Engine:
             return
         self._last_preview = now
         self._emit(PreviewFrame(preview_bgr(frame.image), frame.index))
+
+    def _maybe_key_preview(self, preview: KeyFramePreview, data: bytes, index: int) -> None:
+        """Copy mode decodes nothing, except a key frame twice a second at most, so the window shows what goes out."""
+        now = time.monotonic()
+        if now - self._last_preview < 0.5:
+            return
+        self._last_preview = now
+        image = preview.picture(data)
+        if image is not None:
+            self._emit(PreviewFrame(image, index))
+
+
+def _open_copy(s: StreamSettings) -> CopySource:
+    """A file to send as recorded; settings that would need re-encoding are refused, not ignored."""
+    if s.source == "testpattern" or s.source.startswith("camera:"):
+        raise SourceError("Upload as recorded (--copy) sends a video file as it is; a camera or the test pattern "
+                          "has to be encoded.")
+    if s.width or s.height or s.fps or s.bitrate_kbps:
+        raise SourceError("A file uploaded as recorded keeps its own size, frame rate and bitrate; leave those "
+                          "settings out, or re-encode it (without --copy).")
+    return CopySource(s.source, realtime=s.realtime, fragment_ms=round(s.fragment_seconds * 1000))

@@ -263,11 +263,8 @@ class PutMediaConnection:
             if not data and sealed and offset < frag.size:  # only in the spool: read it back from disk
                 data = (await in_thread(up.buffer.read_spooled, frag))[offset:]
             if data:
-                if not started:
-                    await asyncio.sleep(up.limiter.fragment_delay(time.monotonic()))
-                    up.limiter.fragment_started(time.monotonic())
-                await asyncio.sleep(up.limiter.bytes_delay(time.monotonic(), len(data)))
-                up.limiter.sent(time.monotonic(), len(data))
+                if not up.limiter.unlimited:  # no sleep(0) per piece when nothing is capped
+                    await self._keep_to_limits(len(data), first=not started)
                 if not started:
                     started = self.sent_any = True
                     up.buffer.protect(frag.seq)  # on the wire: the buffer's bounds wait for its acks
@@ -280,6 +277,14 @@ class PutMediaConnection:
                 up.ledger.all_sent(frag.seq, time.monotonic())
                 return
             await up.wait_change(1.0)
+
+    async def _keep_to_limits(self, size: int, first: bool) -> None:
+        limiter = self.up.limiter
+        if first:
+            await asyncio.sleep(limiter.fragment_delay(time.monotonic()))
+            limiter.fragment_started(time.monotonic())
+        await asyncio.sleep(limiter.bytes_delay(time.monotonic(), size))
+        limiter.sent(time.monotonic(), size)
 
 
 async def _forever() -> None:

@@ -49,7 +49,7 @@ class UploaderSettings:
     final_ack_timeout_s: float = 20.0  # how long the last fragments may take to be acknowledged
     error_drain_s: float = 5.0  # after an error ack, how long to read what the service still sends
     backoff: Backoff = field(default_factory=Backoff)
-    limiter: Callable[[], SendLimiter] = SendLimiter  # the service's per-stream limits
+    limiter: Callable[[], SendLimiter] | None = None  # per-stream caps; None: the service's (the engine picks)
 
 
 class Uploader:
@@ -64,13 +64,14 @@ class Uploader:
         self.emit = emit
         self.settings = settings or UploaderSettings()
         self.ledger = FragmentLedger(FragmentState.RECEIVED if retention_zero else FragmentState.PERSISTED)
-        self.limiter = self.settings.limiter()
+        self.limiter = self.settings.limiter() if self.settings.limiter else SendLimiter()
         self.bytes_sent = 0
         self.last_ack_latency_ms: int | None = None  # final ack, ms after the fragment's last byte
         self.last_received_latency_ms: int | None = None
         self.error: str | None = None  # why the upload stopped early
         self._loop = asyncio.new_event_loop()
         self.changed = asyncio.Event()
+        self._wake_pending = False  # a buffer change has scheduled a wake-up the loop has not run yet
         self._abort = asyncio.Event()
         self._endpoint: str | None = None
         self._listing_refused = False  # ListFragments is not allowed: stop asking, lost acks mean resends
@@ -96,11 +97,20 @@ class Uploader:
         return self._abort.is_set()
 
     def _on_buffer_change(self) -> None:
-        if not self._loop.is_closed():
-            try:
-                self._loop.call_soon_threadsafe(self.changed.set)
-            except RuntimeError:  # loop closed in between
-                pass
+        # Called for every frame added: one wake-up of the loop at a time is enough (each costs a write to
+        # its self-pipe), since the woken body reads everything the buffer holds by then. A change made
+        # while a wake-up is pending is seen by it, because the flag is cleared before the event is set.
+        if self._wake_pending or self._loop.is_closed():
+            return
+        self._wake_pending = True
+        try:
+            self._loop.call_soon_threadsafe(self._woken)
+        except RuntimeError:  # loop closed in between
+            pass
+
+    def _woken(self) -> None:
+        self._wake_pending = False
+        self.changed.set()
 
     def _thread_main(self) -> None:
         asyncio.set_event_loop(self._loop)

@@ -78,13 +78,17 @@ class Fragmenter:
             return True
         return False
 
-    def add(self, packet: EncodedPacket) -> list[FragmenterEvent]:
-        """Every video key frame starts a fragment (an encoder makes them only where planned)."""
+    def add(self, packet: EncodedPacket, starts_fragment: bool | None = None) -> list[FragmenterEvent]:
+        """By default every video key frame starts a fragment (an encoder makes them only where planned); a
+        recording sent as it is has key frames of its own, and its caller says which ones start one."""
         last = self._last_dts.get(packet.track)
         if last is not None and packet.dts_ms <= last:
             raise ValueError(f"track {packet.track}: decode times must increase: {packet.dts_ms} after {last}")
+        video_key = packet.keyframe and packet.track == VIDEO_TRACK
+        if starts_fragment and not video_key:
+            raise ValueError("only a video key frame can start a fragment")
         out: list[FragmenterEvent] = []
-        if packet.keyframe and packet.track == VIDEO_TRACK:
+        if video_key if starts_fragment is None else starts_fragment:
             if self._cluster_tc is not None:
                 if packet.timestamp_ms <= self._cluster_tc:
                     raise ValueError(f"fragment timecodes must increase: {packet.timestamp_ms} after "

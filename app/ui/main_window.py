@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDockWidget,
     QFileDialog,
@@ -119,6 +120,11 @@ class MainWindow(QMainWindow):
         sf.addRow("Resolution:", self.resolution)
         sf.addRow("Frame rate:", self.fps)
         sf.addRow("Bitrate:", self.bitrate)
+        self.copy_box = QCheckBox("Upload as recorded (no re-encode)")  # files only: sends their H.264 as it is
+        self.copy_box.setToolTip("Send the file's H.264 video without decoding it: fast, and exactly as recorded. "
+                                 "Needs H.264 with key frames at most 10 s apart.")
+        sf.addRow(self.copy_box)
+        self._update_copy_box()
 
         self.picker = DestinationPicker(self.embedded)
         self.local_data = LocalDataBox(self.embedded, self.picker._run)
@@ -289,6 +295,8 @@ class MainWindow(QMainWindow):
         c.stopped.connect(self._on_stopped)
         self.start_button.clicked.connect(self._start_or_stop)
         self.source.activated.connect(self._source_chosen)
+        self.source.currentIndexChanged.connect(self._update_copy_box)
+        self.copy_box.toggled.connect(self._update_copy_box)
         self.picker.error.connect(lambda text: self.show_banner(text, "error"))
         self.picker.info.connect(lambda text: log.info("%s", text))
         self.picker.streams_loaded.connect(
@@ -366,6 +374,18 @@ class MainWindow(QMainWindow):
         else:
             self._select_data(self.source, TESTPATTERN)
 
+    def _is_file_source(self) -> bool:
+        data = str(self.source.currentData())
+        return data not in ("testpattern", "file") and not data.startswith("camera:")
+
+    def _update_copy_box(self) -> None:
+        """The choice is shown for files only; when ticked, the encoder settings do not apply."""
+        is_file = self._is_file_source()
+        self.copy_box.setVisible(is_file)
+        copying = is_file and self.copy_box.isChecked()
+        for w in (self.resolution, self.fps, self.bitrate):
+            w.setEnabled(not copying and self.source.isEnabled())
+
     def add_file_source(self, path: str) -> None:
         self.source_picker.add_file(path)
 
@@ -374,12 +394,14 @@ class MainWindow(QMainWindow):
         w, h = (int(x) for x in str(self.resolution.currentData()).split("x"))
         source = str(self.source.currentData())
         live = source == "testpattern" or source.startswith("camera:")
+        copy = self._is_file_source() and self.copy_box.isChecked()  # as recorded: no encoder settings apply
         return StreamSettings(
             stream=self.picker.stream_name(), source=source, region=dest.region,
             profile=dest.profile, endpoint_url=dest.endpoint_url, access_key=dest.access_key,
-            secret_key=dest.secret_key, width=w, height=h,
+            secret_key=dest.secret_key, width=None if copy else w, height=None if copy else h,
             fps=float(self.fps.currentData()) if live else None,  # a file keeps its own rate
-            bitrate_kbps=int(self.bitrate.currentData()), preview=True, keyring_entry=dest.keyring_entry)
+            bitrate_kbps=None if copy else int(self.bitrate.currentData()), copy=copy, preview=True,
+            keyring_entry=dest.keyring_entry)
 
     def _start_or_stop(self) -> None:
         if self.controller.stopping:
@@ -469,10 +491,12 @@ class MainWindow(QMainWindow):
         log.info("Stopping: sending what is buffered and waiting for its acknowledgements.")
 
     def _set_inputs_enabled(self, enabled: bool) -> None:
-        for w in (self.source_picker, self.resolution, self.fps, self.bitrate, self.picker, self.local_data):
+        for w in (self.source_picker, self.resolution, self.fps, self.bitrate, self.copy_box, self.picker,
+                  self.local_data):
             w.setEnabled(enabled)
         self.clear_action.setEnabled(enabled)
         self.check_action.setEnabled(enabled)
+        self._update_copy_box()
 
     def _task(self, fn: Callable[[], object], on_done: Callable[[object], object],
               on_failed: Callable[[str], object]) -> Task:

@@ -3,6 +3,7 @@ and are uploaded, first and exactly once, by the next run."""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -100,6 +101,10 @@ def test_a_stream_wide_refusal_stops_and_the_spool_keeps_the_video(tmp_path: Pat
     kept = sorted((spool / "kms").glob("*.frag"))  # fragment 2 and whatever was captured after it
     assert kept
     assert f"{len(kept)} kept in the spool for the next run" in first.stdout
+    # Frames encoded before the stop: the refusal may come before the file is all encoded (no cap applies to
+    # a custom endpoint), and then the last kept fragment is a short one.
+    captured = int(re.search(r"summary: \d+ fragments, (\d+) frames", first.stdout).group(1))  # type: ignore[union-attr]
+    assert 15 < captured <= 90
 
     endpoint.endpoint.set_faults("kms", FaultPlan())  # the key is enabled again
     second = run_cli("--stream", "kms", "--source", str(clip), "--endpoint-url", endpoint.url, "--fragment-seconds",
@@ -107,4 +112,4 @@ def test_a_stream_wide_refusal_stops_and_the_spool_keeps_the_video(tmp_path: Pat
     assert second.returncode == 0, second.stdout + second.stderr
     assert not list((spool / "kms").glob("*.frag"))
     frames = decode_indices(b"".join(stored_fragments(endpoint, "kms", arrival=True)))
-    assert frames == list(range(15 * (1 + len(kept)))) + list(range(90))  # what was kept went first, once
+    assert frames == list(range(captured)) + list(range(90))  # what was kept went first, once

@@ -131,3 +131,17 @@ def test_fragment_timecodes_must_increase() -> None:
     frag.add(EncodedPacket(0, T0 + 100, True, b"k", decode_ms=T0))
     with pytest.raises(ValueError, match="fragment timecodes must increase"):
         frag.add(EncodedPacket(1, T0 + 50, True, b"k", decode_ms=T0 + 1))
+
+
+def test_the_caller_can_say_which_key_frames_start_a_fragment() -> None:
+    """A recording sent as it is: its key frames that do not start a fragment stay key frames inside one."""
+    frag = Fragmenter()
+    events: list = []
+    for i, (key, starts) in enumerate([(True, True), (False, None), (True, False), (False, None), (True, True)]):
+        events += frag.add(EncodedPacket(i, T0 + i * 500, key, b"\x00\x00\x00\x01\x65"), starts)
+    events += frag.finish()
+    assert [e.seq for e in events if isinstance(e, FragmentSealed)] == [0, 1]
+    assert [e.timecode - T0 for e in events if isinstance(e, FrameAdded) and e.started] == [0, 2000]
+    assert [b.keyframe for b in _blocks(events)] == [True, False, True, False, True]
+    with pytest.raises(ValueError, match="only a video key frame"):
+        frag.add(EncodedPacket(5, T0 + 2500, False, b"p"), True)
