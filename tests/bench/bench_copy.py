@@ -36,6 +36,7 @@ from pathlib import Path
 
 import av
 
+from tests.bench import harness
 from tests.conftest import REGION, TEST_KEYS, client
 from tests.localkvs.helpers import EndpointProcess
 
@@ -232,3 +233,22 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def table_rows(seconds: float = 300) -> list[harness.Row]:
+    """The figures for tests.bench.report's table: one round, the C producer as the reference when built."""
+    rows = run(seconds, rounds=1)
+    peer = next((r for r in rows if r.name.startswith("C producer")), None)
+    out: list[harness.Row] = []
+    for r in rows:
+        if r is peer:
+            continue
+        out.append(harness.Row(
+            f"{r.name}: MB/s sending (whole process)", f"{r.upload_mb_per_s:.0f} ({r.mb_per_s:.0f})",
+            f"C producer {peer.upload_mb_per_s:.0f} ({peer.mb_per_s:.0f})" if peer else "C producer not built",
+            r.upload_mb_per_s / peer.upload_mb_per_s if peer else None, note=f"{r.mb:.0f} MB, {seconds:g} s of video"))
+        out.append(harness.Row(
+            "  CPU s per GB: producer / endpoint", f"{r.cpu_s_per_gb:.1f} / {r.endpoint_cpu_s_per_gb:.1f}",
+            f"C producer {peer.cpu_s_per_gb:.1f} / {peer.endpoint_cpu_s_per_gb:.1f}" if peer else "",
+            r.cpu_s_per_gb / peer.cpu_s_per_gb if peer else None))
+    return out
