@@ -24,6 +24,7 @@ class FragmentUpdate:
     error_code: str | None = None
     error_meaning: str | None = None
     attempt: int = 1
+    tags: tuple[tuple[str, str], ...] = ()  # the fragment metadata it carries
 
 
 @dataclass(frozen=True)
@@ -47,12 +48,20 @@ class StatsSample:
     last_ack_latency_ms: int | None
     dropped_frames: int
     dropped_fragments: int
+    audio_codec: str = ""  # e.g. "AAC-LC 48 kHz stereo, copied"; empty without audio
 
 
 @dataclass(frozen=True)
 class PreviewFrame:
     image: Any  # BGR ndarray, newest frame only
     index: int
+
+
+@dataclass(frozen=True)
+class AudioLevel:
+    """The audio's peak level lately (a few times a second), for a meter."""
+
+    peak_dbfs: float
 
 
 @dataclass(frozen=True)
@@ -76,4 +85,5 @@ class EngineStopped:
         return self.error is None and self.produced > 0 and self.acknowledged == self.produced
 
 
-EngineEvent = FragmentUpdate | ConnectionState | StatsSample | PreviewFrame | EngineMessage | EngineStopped
+EngineEvent = (FragmentUpdate | ConnectionState | StatsSample | PreviewFrame | EngineMessage | EngineStopped
+               | AudioLevel)
