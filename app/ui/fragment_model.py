@@ -6,7 +6,7 @@ Keeps the newest MAX_ROWS rows so memory stays bounded over long sessions.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
@@ -62,6 +62,8 @@ class FragmentTableModel(QAbstractTableModel):
             return QBrush(QColor(STATE_COLOURS.get(u.state, "#111827")))
         if role == Qt.ItemDataRole.ToolTipRole and col == 9 and u.error_meaning:
             return u.error_meaning
+        if role == Qt.ItemDataRole.ToolTipRole and u.tags:
+            return "Metadata: " + "; ".join(f"{n} = {v}" for n, v in u.tags)
         if role == Qt.ItemDataRole.FontRole and col == STATE_COL:
             font = QFont()
             font.setBold(True)
@@ -75,7 +77,8 @@ class FragmentTableModel(QAbstractTableModel):
         if col == 0:
             return time.strftime("%H:%M:%S", time.localtime(row.local_time))
         if col == 1:
-            return time.strftime("%H:%M:%S", time.localtime(u.timecode / 1000)) + f".{u.timecode % 1000:03d}"
+            tags = f"  · {len(u.tags)} tag{'s' if len(u.tags) != 1 else ''}" if u.tags else ""
+            return time.strftime("%H:%M:%S", time.localtime(u.timecode / 1000)) + f".{u.timecode % 1000:03d}" + tags
         if col == 2:
             return u.state + (f" (try {u.attempt})" if u.attempt > 1 else "")
         if col == 3:
@@ -98,6 +101,8 @@ class FragmentTableModel(QAbstractTableModel):
         idx = self._by_seq.get(update.seq)
         if idx is not None and idx - self._offset >= 0:
             r = idx - self._offset
+            if not update.tags and self._rows[r].update.tags:  # later updates may not repeat them
+                update = replace(update, tags=self._rows[r].update.tags)
             self._rows[r].update = update
             self.dataChanged.emit(self.index(r, 0), self.index(r, len(COLUMNS) - 1))
             return

@@ -31,6 +31,8 @@ from PySide6.QtWidgets import (
 from app.engine.engine import StreamSettings
 from app.engine.events import ConnectionState, EngineMessage, EngineStopped, FragmentUpdate, PreviewFrame, StatsSample
 from app.localkvs.embedded import DEMO_STREAM, EmbeddedEndpoint
+from app.media.audio import list_microphones
+from app.ui.audio_meter import AudioMeter
 from app.ui.controller import EngineController
 from app.ui.destination import LOCAL, DestinationPicker
 from app.ui.devices import list_cameras
@@ -38,6 +40,7 @@ from app.ui.fragment_model import FragmentTableModel
 from app.ui.log_panel import LogPanel
 from app.ui.preview import PreviewWidget
 from app.ui.stats_panel import StatsPanel
+from app.ui.tags_editor import TagsEditor
 
 log = logging.getLogger("kvs-studio")
 RESOLUTIONS = [(320, 240), (640, 360), (1280, 720), (1920, 1080)]
@@ -90,12 +93,24 @@ class MainWindow(QMainWindow):
         self.bitrate = QComboBox()
         for b in BITRATES:
             self.bitrate.addItem(f"{b} kbit/s", b)
+        self.sound = QComboBox()
+        self.sound.addItem("Auto (a file's own sound)", "auto")
+        self.sound.addItem("Off", "off")
+        self.sound.addItem("Test tone (440 Hz beeps)", "tone")
+        for name in list_microphones():
+            self.sound.addItem(f"Microphone: {name}", f"mic:{name}")
+        self.sound.setToolTip("The audio track: a file's first audio track, a generated tone or a microphone "
+                              "(cameras and the test pattern)")
         source_box = QGroupBox("Source")
         sf = QFormLayout(source_box)
         sf.addRow("Input:", self.source)
         sf.addRow("Resolution:", self.resolution)
         sf.addRow("Frame rate:", self.fps)
         sf.addRow("Bitrate:", self.bitrate)
+        sf.addRow("Sound:", self.sound)
+        self.tags_editor = TagsEditor()
+        tags_box = QGroupBox("Fragment metadata")
+        QVBoxLayout(tags_box).addWidget(self.tags_editor)
 
         self.picker = DestinationPicker(self.embedded)
         dest_box = QGroupBox("Where to")
@@ -113,6 +128,7 @@ class MainWindow(QMainWindow):
         sl = QVBoxLayout(side)
         sl.addWidget(source_box)
         sl.addWidget(dest_box)
+        sl.addWidget(tags_box)
         sl.addWidget(self.start_button)
         sl.addWidget(self.stop_progress)
         sl.addStretch(1)
@@ -150,6 +166,11 @@ class MainWindow(QMainWindow):
         stats_dock.setObjectName("stats")
         stats_dock.setWidget(self.stats)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, stats_dock)
+        self.audio_meter = AudioMeter()
+        audio_dock = QDockWidget("Audio", self)
+        audio_dock.setObjectName("audio")
+        audio_dock.setWidget(self.audio_meter)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, audio_dock)
         self.log_panel = LogPanel()
         log_dock = QDockWidget("Log", self)
         log_dock.setObjectName("log")
@@ -178,6 +199,10 @@ class MainWindow(QMainWindow):
         c.preview.connect(self._on_preview)
         c.message.connect(self._on_message)
         c.stopped.connect(self._on_stopped)
+        c.audio_level.connect(lambda ev: self.audio_meter.set_level(ev.peak_dbfs))
+        self.tags_editor.tag_set.connect(c.set_tag)
+        self.tags_editor.tag_removed.connect(c.remove_tag)
+        self.tags_editor.tag_once.connect(c.tag_next_fragment)
         self.start_button.clicked.connect(self._start_or_stop)
         self.source.activated.connect(self._source_chosen)
         self.picker.error.connect(lambda text: self.show_banner(text, "error"))
@@ -253,7 +278,10 @@ class MainWindow(QMainWindow):
         w, h = (int(x) for x in str(self.resolution.currentData()).split("x"))
         source = str(self.source.currentData())
         live = source == "testpattern" or source.startswith("camera:")
+        sound = str(self.sound.currentData())
         return StreamSettings(
+            audio=sound != "off", tone=sound == "tone", mic=sound[4:] if sound.startswith("mic:") else None,
+            tags=self.tags_editor.persistent(), tags_once=self.tags_editor.pending_once(),
             stream=self.picker.stream_name(), source=source, region=dest.region,
             profile=dest.profile, endpoint_url=dest.endpoint_url, access_key=dest.access_key,
             secret_key=dest.secret_key, width=w, height=h,
@@ -297,7 +325,7 @@ class MainWindow(QMainWindow):
         log.info("Stopping: sending what is buffered and waiting for its acknowledgements.")
 
     def _set_inputs_enabled(self, enabled: bool) -> None:
-        for w in (self.source, self.resolution, self.fps, self.bitrate, self.picker):
+        for w in (self.source, self.resolution, self.fps, self.bitrate, self.sound, self.picker):
             w.setEnabled(enabled)
 
     # -- engine events -----------------------------------------------------------------------------
@@ -316,6 +344,8 @@ class MainWindow(QMainWindow):
         bar = self.table.verticalScrollBar()
         follow = bar.value() >= bar.maximum() - 2
         self.model.apply(ev)
+        if ev.tags and ev.state == "QUEUED":
+            self.tags_editor.fragment_started(ev.tags)
         if follow:
             self.table.scrollToBottom()
         if ev.state == "ERROR" and ev.error_code:
@@ -355,6 +385,7 @@ class MainWindow(QMainWindow):
 
     def _on_stats(self, s: StatsSample) -> None:
         self.stats.apply(s)
+        self.audio_meter.set_codec(s.audio_codec)
         if self.controller.stopping:
             self._stop_total = max(self._stop_total, s.buffered_fragments)
             self.stop_progress.setRange(0, self._stop_total)
@@ -386,6 +417,7 @@ class MainWindow(QMainWindow):
 
     def _reset_controls(self) -> None:
         self.preview.set_live(False)
+        self.audio_meter.reset()
         self.stop_progress.hide()
         self.start_button.setText("Start")
         self.start_button.setEnabled(True)
