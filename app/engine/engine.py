@@ -424,6 +424,8 @@ class Engine:
         mixer = self._mixer
         if mixer is None:
             return
+        if self._capture_abandoned():
+            self._audio_stop.set()  # capture never reached its own end; the sound must not wait for it
         audio = next((t for t in self._threads if t.name == "kvs-audio"), None)
         if audio is not None:
             audio.join(STOP_GRACE_S)
