@@ -78,13 +78,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="send video only, even when the file has sound (default: a file's first audio track "
                             "goes as track 2, AAC copied, other codecs re-encoded to AAC-LC)")
     sound.add_argument("--tone", action="store_true",
-                       help="with the test pattern or a camera: a 440 Hz beep at each second as the audio track")
+                       help="with the test pattern or a camera: a 440 Hz beep at each second as the audio track "
+                            "(default: off)")
     sound.add_argument("--mic", metavar="NAME",
                        help="with a camera or the test pattern: this microphone as the audio track (needs the "
-                            "optional sounddevice package)")
+                            "optional sounddevice package; default: none)")
     p.add_argument("--tag", metavar="NAME=VALUE", action="append", default=[], type=_tag,
                    help="fragment metadata sent with every fragment; repeat for more (at most 10, name up to 128 "
-                        "bytes, value up to 256, names may not start with AWS)")
+                        "bytes, value up to 256, names may not start with AWS; default: none)")
 
 
 def _tag(text: str) -> tuple[str, str]:

@@ -146,6 +146,7 @@ class Engine:
         self._audio_q: queue.SimpleQueue[EncodedPacket | None] = queue.SimpleQueue()  # None: audio ended
         self._audio_stop = threading.Event()
         self._last_level = 0.0
+        self._level_peak = float("-inf")
         self._mixer: Interleaver | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -441,10 +442,13 @@ class Engine:
             log.info("audio: %d frames dropped (late, or after the end of the picture)", st.dropped)
 
     def _on_level(self, dbfs: float) -> None:
+        """Per audio block; the meter gets the loudest block of each tenth of a second (a short beep shows)."""
+        self._level_peak = max(self._level_peak, dbfs)
         now = time.monotonic()
         if now - self._last_level >= 1 / LEVELS_PER_S:
             self._last_level = now
-            self._emit(AudioLevel(dbfs))
+            peak, self._level_peak = self._level_peak, float("-inf")
+            self._emit(AudioLevel(peak))
 
     # -- tags (any thread) ---------------------------------------------------------------------------
 
