@@ -27,6 +27,7 @@ from app.engine.spool import spool_problem
 from app.engine.uploader import UploaderSettings
 from app.errors import KvsStudioError
 from app.kvs.ledger import FragmentState
+from app.kvs.metadata import FragmentTags, TagError, parse_tag
 
 SHOWN_STATES = {FragmentState.BUFFERING, FragmentState.RECEIVED, FragmentState.PERSISTED, FragmentState.ERROR,
                 FragmentState.DROPPED}
@@ -81,6 +82,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stale-seconds", type=number(float, 1), default=20.0,
                    help="reconnect when a fragment's first byte got no acknowledgement for this long "
                         "(default %(default)g)")
+    sound = p.add_mutually_exclusive_group()
+    sound.add_argument("--no-audio", action="store_true",
+                       help="send video only, even when the file has sound (default: a file's first audio track "
+                            "goes as track 2, AAC copied, other codecs re-encoded to AAC-LC)")
+    sound.add_argument("--tone", action="store_true",
+                       help="with the test pattern or a camera: a 440 Hz beep at each second as the audio track "
+                            "(default: off)")
+    sound.add_argument("--mic", metavar="NAME",
+                       help="with a camera or the test pattern: this microphone as the audio track (needs the "
+                            "optional sounddevice package; default: none)")
+    p.add_argument("--tag", metavar="NAME=VALUE", action="append", default=[], type=_tag,
+                   help="fragment metadata sent with every fragment; repeat for more (at most 10, name up to 128 "
+                        "bytes, value up to 256, names may not start with AWS; default: none)")
+
+
+def _tag(text: str) -> tuple[str, str]:
+    try:
+        return parse_tag(text)
+    except TagError as exc:
+        raise argparse.ArgumentTypeError(exc.user_message) from None
 
 
 def copy_problem(args: argparse.Namespace) -> str | None:
@@ -155,10 +176,16 @@ def run(args: argparse.Namespace, *, access_key: str | None = None, secret_key: 
         buffer_bytes=int(args.buffer_mb * 1024 * 1024), buffer_seconds=args.buffer_seconds,
         uploader=UploaderSettings(staleness_s=args.stale_seconds), spool_dir=args.spool,
         spool_bytes=int(args.spool_mb * 2**20), access_key=access_key, secret_key=secret_key,
-        keyring_entry=args.credentials)
+        keyring_entry=args.credentials, audio=not args.no_audio, tone=args.tone, mic=args.mic,
+        tags=tuple(args.tag))
     problem = copy_problem(args)
     if problem:
         print(f"kvs-studio stream: {problem}", file=sys.stderr)
+        return 2
+    try:
+        FragmentTags(settings.tags)  # the limits that need all of them (how many) before anything starts
+    except TagError as exc:
+        print(f"kvs-studio stream: --tag: {exc.user_message}", file=sys.stderr)
         return 2
     if args.spool is not None:
         problem = spool_problem(args.spool)
@@ -174,7 +201,8 @@ def run(args: argparse.Namespace, *, access_key: str | None = None, secret_key: 
         return 2
     printer.final_state = "RECEIVED" if engine.retention_hours == 0 else "PERSISTED"
     assert engine.source is not None
-    print(f"streaming {engine.source.info.description} to {settings.stream} "
+    sound = f" with audio ({engine.audio_info.description})" if engine.audio_info else ""
+    print(f"streaming {engine.source.info.description}{sound} to {settings.stream} "
           f"({engine.control.region if engine.control else ''}); Ctrl-C stops", flush=True)
     print("ack latency: B=ms after a fragment's first byte was sent; R and P=ms after its last byte "
           "(sealed and sent): the network and the service", flush=True)

@@ -96,3 +96,47 @@ def count_frames(data: bytes, fmt: str | None = None) -> int:
 
 def chunks(data: bytes, size: int) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def make_av_clip(path: Path, frames: int, fps: int = 15, *, audio_codec: str = "aac", fmt: str | None = None,
+                 audio_seconds: float | None = None, rate: int = 48000, channels: int = 2) -> Path:
+    """Indexed frames plus a 440 Hz tone (``audio_seconds`` long, default as long as the video), both encoded
+    by FFmpeg's own encoders and muxer: what a camera or phone recording with sound looks like."""
+    seconds = frames / fps if audio_seconds is None else audio_seconds
+    total = round(seconds * rate)
+    layout = "mono" if channels == 1 else "stereo"
+    with av.open(str(path), "w", format=fmt) as out:
+        st = out.add_stream("libx264", rate=fps)
+        st.width, st.height, st.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        st.codec_context.gop_size = 12
+        st.codec_context.time_base = Fraction(1, fps)
+        au = out.add_stream(audio_codec, rate=rate)
+        au.layout = layout
+        resampler = av.AudioResampler(format=au.codec_context.format.name, layout=layout, rate=rate,
+                                      frame_size=au.codec_context.frame_size or 1024)
+        done = 0
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(indexed_frame(i), format="rgb24")
+            frame.pts = i
+            for pkt in st.encode(frame):
+                out.mux(pkt)
+            upto = min(total, (i + 1) * rate // fps)
+            if upto > done:  # the sound of this frame's time, so the muxer interleaves the two tracks
+                t = np.arange(done, upto) / rate
+                tone = (0.4 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+                pcm = av.AudioFrame.from_ndarray(np.repeat(tone[None, :], channels, axis=0), format="fltp",
+                                                 layout=layout)
+                pcm.sample_rate = rate
+                pcm.pts = None
+                for chunk in resampler.resample(pcm):
+                    for pkt in au.encode(chunk):
+                        out.mux(pkt)
+                done = upto
+        for chunk in resampler.resample(None):
+            for pkt in au.encode(chunk):
+                out.mux(pkt)
+        for pkt in st.encode(None):
+            out.mux(pkt)
+        for pkt in au.encode(None):
+            out.mux(pkt)
+    return path

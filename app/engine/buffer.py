@@ -41,6 +41,7 @@ class BufferedFragment:
     header: bytes | None = None  # connection header it needs; None = the current encoder's
     spool_path: Path | None = None  # its durable copy, if the spool has one
     earlier_run: bool = False  # loaded from the spool at start
+    tags: tuple[tuple[str, str], ...] = ()  # its metadata (already in its bytes), for the front ends
 
 
 class FragmentBuffer:
@@ -64,15 +65,17 @@ class FragmentBuffer:
 
     # -- producer side (encoder thread) ------------------------------------------------------
 
-    def add_frame(self, seq: int, timecode: int, data: bytes, index: int) -> BufferedFragment | None:
-        """Append a frame to fragment ``seq`` (a new seq starts a fragment). None when that fragment is
-        already gone (refused for good while it was still being encoded): its frames go nowhere."""
+    def add_frame(self, seq: int, timecode: int, data: bytes, index: int, *, counts: bool = True,
+                  tags: tuple[tuple[str, str], ...] = ()) -> BufferedFragment | None:
+        """Append a frame to fragment ``seq`` (a new seq starts a fragment, with ``tags``). None when that fragment
+        is already gone (refused for good while it was still being encoded): its frames go nowhere. ``counts``:
+        the frame counts as one of the fragment's frames (pictures do; audio blocks only add bytes)."""
         with self._lock:
             frag = self._frags.get(seq)
             if frag is None:
                 if self._max_seq is not None and seq <= self._max_seq:
                     return None
-                frag = BufferedFragment(seq, timecode, first_index=index)
+                frag = BufferedFragment(seq, timecode, first_index=index, tags=tags)
                 self._frags[seq] = frag
                 self._max_seq = seq
                 self.produced += 1
@@ -80,8 +83,9 @@ class FragmentBuffer:
                 return None  # a sealed fragment never grows (its copies, sent or spooled, are final)
             frag.data += data
             frag.size += len(data)
-            frag.frames += 1
-            frag.last_index = index
+            if counts:
+                frag.frames += 1
+                frag.last_index = index
             self._mem_bytes += len(data)
             dropped = self._enforce_bounds()
         self._after(dropped)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from app.engine.buffer import DEFAULT_MAX_BYTES, DEFAULT_MAX_SECONDS, BufferedFragment, FragmentBuffer
 from app.engine.events import (
+    AudioLevel,
     EngineEvent,
     EngineMessage,
     EngineStopped,
@@ -35,17 +36,30 @@ from app.errors import KvsStudioError, SourceError, StreamNotFound
 from app.kvs.control import KvsControl
 from app.kvs.ledger import FragmentState
 from app.kvs.limits import limiter_for
+from app.kvs.metadata import FragmentTags
+from app.media.audio import AudioTrackInfo, LiveAudio, open_live_audio, silent_frame
 from app.media.copy_source import CopySource, KeyFramePreview
 from app.media.encoder import DEFAULT_BITRATE, H264Encoder
-from app.media.frames import RawFrame
+from app.media.frames import AUDIO_TRACK, VIDEO_TRACK, EncodedPacket, RawFrame
+from app.media.interleave import Interleaver
 from app.media.sources import FrameSource, open_source
 from app.media.thumbnail import preview_bgr
-from app.mkv.fragmenter import Fragmenter, FragmentSealed, FrameAdded, connection_header, video_entry
+from app.mkv.fragmenter import (
+    Fragmenter,
+    FragmentSealed,
+    FrameAdded,
+    audio_entry,
+    connection_header,
+    video_entry,
+)
 
 log = logging.getLogger(__name__)
 QUEUE_TIMEOUT_S = 0.2  # every blocking put/get wakes this often to see whether the run is over
 STOP_GRACE_S = 10.0  # after a stop, how long capture and encoding may take to finish before we leave them
 PROGRESS_INTERVAL_S = 0.25  # the open fragment's growth is told at most this often (front ends need no more)
+AUDIO_WAIT_LIVE_MS = 1000  # how long video waits for a late microphone before silence stands in for it
+AUDIO_WAIT_FILE_MS = 5000  # a file's tracks never stall; this only bounds memory if its audio simply stops
+LEVELS_PER_S = 10
 
 
 @dataclass
@@ -77,6 +91,11 @@ class StreamSettings:
     access_key: str | None = None  # explicit credentials instead of the AWS chain; never logged or saved
     secret_key: str | None = None
     keyring_entry: str | None = None  # name of saved credentials in the OS keyring (app/credentials)
+    audio: bool = True  # send the file's (or tone's, microphone's) audio as track 2; False = video only
+    tone: bool = False  # live sources: a generated test tone as the audio track
+    mic: str | None = None  # live sources: a microphone, by name
+    tags: tuple[tuple[str, str], ...] = ()  # fragment metadata on every fragment
+    tags_once: tuple[tuple[str, str], ...] = ()  # fragment metadata on the first fragment only
 
     def __repr__(self) -> str:  # keep the secret out of any log or traceback
         return f"StreamSettings(stream={self.stream!r}, source={self.source!r}, region={self.region!r})"
@@ -127,6 +146,14 @@ class Engine:
         self._last_preview = 0.0
         self._last_progress = 0.0
         self._sent_hist: deque[tuple[float, int]] = deque(maxlen=5)
+        self.tags = FragmentTags(settings.tags, settings.tags_once)  # thread-safe: edited while streaming
+        self.audio_info: AudioTrackInfo | None = None
+        self._live_audio: LiveAudio | None = None
+        self._audio_q: queue.SimpleQueue[EncodedPacket | None] = queue.SimpleQueue()  # None: audio ended
+        self._audio_stop = threading.Event()
+        self._last_level = 0.0
+        self._level_peak = float("-inf")
+        self._mixer: Interleaver | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -137,8 +164,9 @@ class Engine:
             self.source = _open_copy(s)
         else:
             self.source = open_source(s.source, width=s.width, height=s.height, fps=s.fps, realtime=s.realtime,
-                                      duration_s=s.duration_s)
+                                      duration_s=s.duration_s, audio=s.audio, on_level=self._on_level)
         try:
+            self._open_audio()
             self.control = KvsControl(region=s.region, profile=s.profile, endpoint_url=s.endpoint_url,
                                       access_key=s.access_key, secret_key=s.secret_key,
                                       keyring_entry=s.keyring_entry)
@@ -183,6 +211,9 @@ class Engine:
             threading.Thread(target=self._stats_loop, name="kvs-stats", daemon=True),
             threading.Thread(target=self._supervise, name="kvs-engine", daemon=True),
         ]
+        if self._live_audio is not None:
+            self._threads.append(threading.Thread(target=self._guard, args=(self._capture_audio,),
+                                                  name="kvs-audio", daemon=True))
         self._uploader.start()
         for t in dict.fromkeys(self._threads):  # copy mode's one worker is both capture and encode
             t.start()
@@ -203,7 +234,7 @@ class Engine:
                                                 "cameras and the test pattern."))
         bitrate = (self.settings.bitrate_kbps or DEFAULT_BITRATE // 1000) * 1000
         encoder = H264Encoder(width, height, fps, bitrate, self.settings.preset)
-        header = connection_header(video_entry(encoder.codec_private, width, height, fps))
+        header = self._header(video_entry(encoder.codec_private, width, height, fps))
         frames: queue.Queue[RawFrame] = queue.Queue(maxsize=max(2, int(fps)))  # about 1 s of frames
         return header, [
             threading.Thread(target=self._guard, args=(self._capture, frames), name="kvs-capture", daemon=True),
@@ -221,9 +252,19 @@ class Engine:
         self._emit(EngineMessage("info", f"Sending {source.path.name} as recorded: H.264 {info.width}x{info.height} "
                                          f"at {info.fps:g} fps, {info.duration_s or 0:.1f} s in {source.fragments} "
                                          "fragments cut at its own key frames."))
-        header = connection_header(video_entry(source.codec_private, info.width, info.height, info.fps))
+        header = self._header(video_entry(source.codec_private, info.width, info.height, info.fps))
         copier = threading.Thread(target=self._guard, args=(self._copy, source), name="kvs-copy", daemon=True)
         return header, [copier, copier]
+
+    def _header(self, video: bytes) -> bytes:
+        """The connection header: the video track, and the audio track when there is sound."""
+        entries = [video]
+        if self.audio_info is not None:
+            a = self.audio_info
+            entries.append(audio_entry(a.codec_private, a.sample_rate, a.channels))
+            if self._live_audio is None:
+                self.source.audio_sink = self._audio_q.put  # type: ignore[union-attr]  # a file's own audio
+        return connection_header(*entries)
 
     def _attach_spool(self, spool: Spool, header: bytes) -> None:
         left = spool.load()
@@ -325,16 +366,21 @@ class Engine:
                     except queue.Full:
                         continue
         finally:
+            self._audio_stop.set()  # live audio ends with the picture
+            if self.audio_info is not None and self._live_audio is None:
+                self._audio_q.put(None)  # the file's audio ended with it
             self.source.close()
 
     def _encode(self, frames: queue.Queue[RawFrame], encoder: H264Encoder) -> None:
-        fragmenter = Fragmenter(round(self.settings.fragment_seconds * 1000))
+        fragmenter = Fragmenter(round(self.settings.fragment_seconds * 1000), tags=self.tags.for_next_fragment)
+        self._mixer = self._interleaver()
         capture = self._threads[0]
         try:
             while True:
                 try:
                     item = frames.get(timeout=QUEUE_TIMEOUT_S)
                 except queue.Empty:
+                    self._feed(fragmenter, [])  # audio that came meanwhile
                     if not capture.is_alive():
                         break  # capture ended and everything it captured is encoded
                     if self._capture_abandoned():
@@ -344,6 +390,8 @@ class Engine:
                 packets = encoder.encode(item, fragmenter.plan_key_frame(item.timestamp_ms))
                 self._feed(fragmenter, packets)
             self._feed(fragmenter, encoder.flush())
+            fps = self.source.info.fps if self.source is not None else 0.0
+            self._finish_audio(fragmenter, 1000 / fps if fps > 0 else 0.0)  # audio may last one more frame
             for ev in fragmenter.finish():
                 self._apply(ev)
         finally:
@@ -381,15 +429,115 @@ class Engine:
             self.buffer.close_input()
 
     def _feed(self, fragmenter: Fragmenter, packets: list) -> None:
+        """Video packets (and the audio that came meanwhile, in time order) into the fragmenter."""
+        if self._mixer is not None:
+            packets = self._mix(self._mixer, packets)
         for packet in packets:
-            self._frames_encoded += 1
-            self._encode_rate.add()
+            if packet.track == VIDEO_TRACK:
+                self._frames_encoded += 1
+                self._encode_rate.add()
             for ev in fragmenter.add(packet):
                 self._apply(ev)
 
+    # -- audio ----------------------------------------------------------------------------------------
+
+    def _open_audio(self) -> None:
+        """Which audio goes with the picture: the file's own, a test tone or a microphone (live sources)."""
+        s = self.settings
+        assert self.source is not None
+        problem = getattr(self.source, "audio_problem", None)
+        if problem:
+            self._emit(EngineMessage("warning", problem))
+        if (s.tone or s.mic) and not self.source.info.live:
+            raise SourceError("The test tone and microphones go with a camera or the test pattern; a file sends "
+                              "its own sound (or none with --no-audio).")
+        if not s.audio:
+            return
+        file_audio = getattr(self.source, "audio", None)
+        if file_audio is not None:
+            self.audio_info = file_audio.info
+            return
+        self._live_audio = open_live_audio(tone=s.tone, mic=s.mic, on_level=self._on_level)
+        if self._live_audio is not None:
+            self.audio_info = self._live_audio.info
+
+    def _interleaver(self) -> Interleaver | None:
+        a = self.audio_info
+        if a is None:
+            return None
+        silence = silent_frame(a.sample_rate, a.channels)
+        live = self.source is not None and self.source.info.live
+        return Interleaver(frame_ms=a.frame_ms, max_wait_ms=AUDIO_WAIT_LIVE_MS if live else AUDIO_WAIT_FILE_MS,
+                           silence=lambda ts: EncodedPacket(-1, ts, True, silence, AUDIO_TRACK))
+
+    def _capture_audio(self) -> None:
+        assert self._live_audio is not None
+        try:
+            for packet in self._live_audio.packets(self._audio_stop):
+                self._audio_q.put(packet)
+        finally:
+            self._audio_q.put(None)
+            self._live_audio.close()
+
+    def _mix(self, mixer: Interleaver, video: list[EncodedPacket]) -> list[EncodedPacket]:
+        out: list[EncodedPacket] = []
+        while True:
+            try:
+                packet = self._audio_q.get_nowait()
+            except queue.Empty:
+                break
+            out += mixer.end_audio() if packet is None else mixer.push(packet)
+        for packet in video:
+            out += mixer.push(packet)
+        return out
+
+    def _finish_audio(self, fragmenter: Fragmenter, tail_ms: float) -> None:
+        """The picture ended: wait (briefly) for the audio to end too, then send what belongs to the picture."""
+        mixer = self._mixer
+        if mixer is None:
+            return
+        if self._capture_abandoned():
+            self._audio_stop.set()  # capture never reached its own end; the sound must not wait for it
+        audio = next((t for t in self._threads if t.name == "kvs-audio"), None)
+        if audio is not None:
+            audio.join(STOP_GRACE_S)
+        self._feed(fragmenter, [])
+        for packet in mixer.finish(tail_ms):
+            for ev in fragmenter.add(packet):
+                self._apply(ev)
+        st = mixer.stats
+        if st.filled:
+            self._emit(EngineMessage("info", f"Audio: {st.filled} silent frames stand in where the sound stopped "
+                                             "or came late, so every fragment has both tracks."))
+        if st.dropped:
+            log.info("audio: %d frames dropped (late, or after the end of the picture)", st.dropped)
+
+    def _on_level(self, dbfs: float) -> None:
+        """Per audio block; the meter gets the loudest block of each tenth of a second (a short beep shows)."""
+        self._level_peak = max(self._level_peak, dbfs)
+        now = time.monotonic()
+        if now - self._last_level >= 1 / LEVELS_PER_S:
+            self._last_level = now
+            peak, self._level_peak = self._level_peak, float("-inf")
+            self._emit(AudioLevel(peak))
+
+    # -- tags (any thread) ---------------------------------------------------------------------------
+
+    def set_tag(self, name: str, value: str) -> None:
+        """Send ``name=value`` with every fragment from the next one on (TagError if the service would refuse)."""
+        self.tags.set(name, value)
+
+    def remove_tag(self, name: str) -> None:
+        self.tags.remove(name)
+
+    def tag_next_fragment(self, name: str, value: str) -> None:
+        """Send ``name=value`` with the next fragment only."""
+        self.tags.add_once(name, value)
+
     def _apply(self, ev: FrameAdded | FragmentSealed) -> None:
         if isinstance(ev, FrameAdded):
-            frag = self.buffer.add_frame(ev.seq, ev.timecode, ev.data, ev.index)
+            frag = self.buffer.add_frame(ev.seq, ev.timecode, ev.data, ev.index, counts=ev.track == VIDEO_TRACK,
+                                         tags=ev.tags)
             now = time.monotonic()
             if frag is not None and ev.started:
                 self._last_progress = now
@@ -476,7 +624,8 @@ class Engine:
             log.exception("event handler failed")
 
     def _emit_fragment(self, frag: BufferedFragment) -> None:
-        self._emit(FragmentUpdate(frag.seq, frag.timecode, FragmentState.QUEUED, frag.frames, frag.size))
+        self._emit(FragmentUpdate(frag.seq, frag.timecode, FragmentState.QUEUED, frag.frames, frag.size,
+                                  tags=frag.tags))
 
     def _on_drop(self, frag: BufferedFragment, reason: str) -> None:
         self._emit(FragmentUpdate(frag.seq, frag.timecode, FragmentState.DROPPED, frag.frames, frag.size))
@@ -492,7 +641,8 @@ class Engine:
             bitrate_bps=self._bitrate(sent), bytes_sent=sent, buffered_fragments=n, buffered_seconds=seconds,
             buffered_bytes=nbytes, last_ack_latency_ms=up.last_ack_latency_ms if up else None,
             dropped_frames=self._dropped_frames, dropped_fragments=self.buffer.dropped,
-            last_received_latency_ms=up.last_received_latency_ms if up else None))
+            last_received_latency_ms=up.last_received_latency_ms if up else None,
+            audio_codec=self.audio_info.description if self.audio_info else ""))
 
     def _bitrate(self, sent: int) -> float:
         now = time.monotonic()

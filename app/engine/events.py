@@ -25,6 +25,7 @@ class FragmentUpdate:
     error_code: str | None = None
     error_meaning: str | None = None
     attempt: int = 1
+    tags: tuple[tuple[str, str], ...] = ()  # the fragment metadata it carries
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,20 @@ class StatsSample:
     dropped_frames: int
     dropped_fragments: int
     last_received_latency_ms: int | None = None  # the last RECEIVED ack: ms after its fragment's last byte
+    audio_codec: str = ""  # e.g. "AAC-LC 48 kHz stereo, copied"; empty without audio
 
 
 @dataclass(frozen=True)
 class PreviewFrame:
     image: Any  # BGR ndarray, newest frame only
     index: int
+
+
+@dataclass(frozen=True)
+class AudioLevel:
+    """The audio's peak level lately (a few times a second), for a meter."""
+
+    peak_dbfs: float
 
 
 @dataclass(frozen=True)
@@ -90,4 +99,4 @@ class EngineStopped:
 
 
 EngineEvent = (FragmentUpdate | FragmentProgress | ConnectionState | StatsSample | PreviewFrame | EngineMessage
-               | EngineStopped)
+               | EngineStopped | AudioLevel)

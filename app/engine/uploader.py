@@ -148,7 +148,7 @@ class Uploader:
         self.emit(FragmentUpdate(entry.seq, entry.timecode, entry.state, frag.frames if frag else 0,
                                  frag.size if frag else 0, entry.fragment_number, dict(entry.latency_ms),
                                  err.error_id if err else None, err.code if err else None,
-                                 err.meaning if err else None, max(1, entry.attempts)))
+                                 err.meaning if err else None, max(1, entry.attempts), frag.tags if frag else ()))
 
     # -- the policy loop -------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 
 from app.errors import SourceError
-from app.media.frames import RawFrame
+from app.media.audio import FileAudio, LevelCallback
+from app.media.frames import EncodedPacket, RawFrame
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,11 @@ class _Pacer:
 
 
 class FileSource:
-    def __init__(self, path: str | Path, *, realtime: bool = True) -> None:
+    """A video file, and (``audio=True``) its first audio track: both are demuxed in one pass so they share
+    one clock base. Audio packets go to ``audio_sink`` (set by the engine) as AAC-LC EncodedPackets."""
+
+    def __init__(self, path: str | Path, *, realtime: bool = True, audio: bool = True,
+                 on_level: LevelCallback | None = None) -> None:
         import av
 
         self.path = Path(path)
@@ -93,15 +98,25 @@ class FileSource:
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
         self._stream = stream
+        self.audio: FileAudio | None = None
+        self.audio_problem: str | None = None  # why the file's audio is left out, for a warning
+        self.audio_sink: Callable[[EncodedPacket], None] | None = None
+        if audio and self._container.streams.audio:
+            try:
+                self.audio = FileAudio(self._container.streams.audio[0], on_level)
+            except (av.FFmpegError, ValueError) as exc:
+                self.audio_problem = (f"The audio of {self.path.name} cannot be sent ({_plain(exc)}); "
+                                      "sending video only.")
         rate = stream.average_rate or stream.guessed_rate or 30
         duration = None
         if stream.duration and stream.time_base:
             duration = float(stream.duration * stream.time_base)
         elif self._container.duration:
             duration = self._container.duration / 1e6
-        self._decoder = self._container.decode(stream)
+        self._items = self._demux([stream] + ([self.audio.stream] if self.audio else []))
+        self._early: list[Any] = []  # audio packets demuxed before the first picture
         try:
-            self._first = next(self._decoder)  # fail now, before any connection, if it cannot decode
+            self._first = self._first_frame()  # fail now, before any connection, if it cannot decode
         except StopIteration:
             self._container.close()
             raise SourceError(f"{self.path.name} contains no decodable video frames.") from None
@@ -110,6 +125,23 @@ class FileSource:
             raise SourceError(f"Cannot decode the video of {self.path.name}: {_plain(exc)}") from None
         self.info = SourceInfo(self._first.width, self._first.height, float(rate), live=False,
                                duration_s=duration, description=f"file {self.path.name}")
+
+    def _demux(self, streams: list[Any]) -> Iterator[Any]:
+        """Decoded pictures and audio packets, in file order."""
+        for packet in self._container.demux(streams):
+            if packet.stream.type == "video":
+                yield from packet.decode()
+            else:
+                yield packet
+
+    def _first_frame(self) -> Any:
+        import av
+
+        for item in self._items:
+            if isinstance(item, av.VideoFrame):
+                return item
+            self._early.append(item)
+        raise StopIteration
 
     def frames(self, stop: threading.Event) -> Iterator[RawFrame]:
         import itertools
@@ -121,19 +153,27 @@ class FileSource:
         span_ms = round((self.info.duration_s or 0) * 1000)
         base = _now_ms() - (0 if self.realtime else span_ms + 1000)
         pacer = _Pacer(stop)
-        first_t: float | None = None
+        first_t = self._first.time if self._first.time is not None else 0.0
+
+        def to_ms(t: float) -> int:  # the file's time line -> the stream's, for audio and video alike
+            return base + round((t - first_t) * 1000)
+
         last_ts = -1
         index = 0
         try:
-            for frame in itertools.chain([self._first], self._decoder):
-                t = frame.time if frame.time is not None else index / self.info.fps
-                first_t = t if first_t is None else first_t
+            for frame in itertools.chain(self._early, [self._first], self._items):
+                if not isinstance(frame, av.VideoFrame):
+                    if self.audio is not None and self.audio_sink is not None:
+                        for packet in self.audio.packets(frame, to_ms):
+                            self.audio_sink(packet)
+                    continue
+                t = frame.time if frame.time is not None else first_t + index / self.info.fps
                 offset = t - first_t
                 if self.realtime and not pacer.wait(offset):
                     return
                 if stop.is_set():
                     return
-                ts = max(base + round(offset * 1000), last_ts + 1)  # strictly increasing, never dropped
+                ts = max(to_ms(t), last_ts + 1)  # strictly increasing, never dropped
                 last_ts = ts
                 yield RawFrame(index, ts, frame)
                 index += 1
@@ -342,11 +382,12 @@ class CameraSource:
 
 
 def open_source(spec: str, *, width: int | None = None, height: int | None = None, fps: float | None = None,
-                realtime: bool = True, duration_s: float | None = None) -> FrameSource:
+                realtime: bool = True, duration_s: float | None = None, audio: bool = True,
+                on_level: LevelCallback | None = None) -> FrameSource:
     """``camera:N`` (or ``camera:N@backend``, e.g. camera:0@v4l2), ``testpattern`` or a file path."""
     if spec == "testpattern":
         return TestPatternSource(width or 1280, height or 720, fps or 30.0, duration_s)
     if spec.startswith("camera:"):
         idx, backend = parse_camera_spec(spec)
         return CameraSource(idx, width, height, fps, duration_s, backend=backend)
-    return FileSource(spec, realtime=realtime)
+    return FileSource(spec, realtime=realtime, audio=audio, on_level=on_level)

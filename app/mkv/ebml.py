@@ -7,6 +7,8 @@ means "unknown size" (used by live Matroska for Segment and Cluster). Everything
 
 from __future__ import annotations
 
+import struct
+
 # Element ids (with their length marker bits, as written on the wire).
 EBML = 0x1A45DFA3
 EBML_VERSION = 0x4286
@@ -41,6 +43,9 @@ VIDEO = 0xE0
 PIXEL_WIDTH = 0xB0
 PIXEL_HEIGHT = 0xBA
 AUDIO = 0xE1
+SAMPLING_FREQUENCY = 0xB5
+CHANNELS = 0x9F
+BIT_DEPTH = 0x6264
 CUES = 0x1C53BB6B
 CHAPTERS = 0x1043A770
 ATTACHMENTS = 0x1941A469
@@ -155,6 +160,11 @@ def uint_element(element_id: int, value: int, width: int | None = None) -> bytes
     if width is None:
         width = max(1, (value.bit_length() + 7) // 8)
     return element(element_id, value.to_bytes(width, "big"))
+
+
+def float_element(element_id: int, value: float) -> bytes:
+    """An 8-byte big-endian IEEE 754 float, as PIC writes SamplingFrequency."""
+    return element(element_id, struct.pack(">d", value))
 
 
 def string_element(element_id: int, value: str) -> bytes:

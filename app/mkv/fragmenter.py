@@ -12,11 +12,15 @@ Packets arrive in decode order. Block timecodes are presentation times relative 
 B-frames (presented before frames decoded earlier) get smaller, even negative, offsets; what must
 increase is each track's decode time. Packets of other tracks (audio) go into the open cluster as they
 come: interleaving them in time order is the caller's job, since only it sees both tracks.
+
+Fragment metadata (kvs-protocol.md §5.2 item 5, §5.3) goes in a Tags element right before the Cluster it
+describes, inside the fragment's own bytes, so a fragment sent again after a reconnect carries it again.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from app.media.frames import VIDEO_TRACK, EncodedPacket
@@ -36,6 +40,7 @@ class FrameAdded:
     started: bool  # True for the first frame, whose bytes include the cluster start
     timecode: int  # the fragment's cluster timecode (ms)
     track: int = VIDEO_TRACK
+    tags: tuple[tuple[str, str], ...] = ()  # the fragment's metadata (on its first frame only)
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,11 @@ def video_entry(codec_private: bytes, width: int, height: int, fps: float) -> by
                               default_duration_ns=round(1e9 / fps) if fps > 0 else None)
 
 
+def audio_entry(codec_private: bytes, sample_rate: int, channels: int) -> bytes:
+    """Track 2, AAC: CodecPrivate is the AudioSpecificConfig (app/media/aac.py)."""
+    return writer.audio_track(codec_private=codec_private, sampling_frequency=float(sample_rate), channels=channels)
+
+
 def connection_header(*track_entries: bytes, segment_uid: bytes | None = None) -> bytes:
     """EBML header, Segment, Info and Tracks; ``track_entries`` in track-number order (video first)."""
     return (
@@ -62,10 +72,13 @@ def connection_header(*track_entries: bytes, segment_uid: bytes | None = None) -
 
 
 class Fragmenter:
-    def __init__(self, fragment_ms: int = 2000, first_seq: int = 0) -> None:
+    def __init__(self, fragment_ms: int = 2000, first_seq: int = 0,
+                 tags: Callable[[], Sequence[tuple[str, str]]] | None = None) -> None:
+        """``tags`` is asked once per fragment, as it starts, for the metadata to send with it."""
         if not 1000 <= fragment_ms <= 10_000:
             raise ValueError("fragment duration must be 1-10 s")
         self.fragment_ms = fragment_ms
+        self._tags = tags
         self._seq = first_seq - 1
         self._cluster_tc: int | None = None
         self._last_dts: dict[int, int] = {}  # per track
@@ -96,11 +109,13 @@ class Fragmenter:
                 out.append(FragmentSealed(self._seq))
             self._seq += 1
             self._cluster_tc = packet.timestamp_ms
-            head, started = writer.cluster_start_unknown(packet.timestamp_ms), True
+            tags = tuple(self._tags()) if self._tags is not None else ()
+            head = (writer.tags(tags) if tags else b"") + writer.cluster_start_unknown(packet.timestamp_ms)
+            started = True
         elif self._cluster_tc is None:
             return out  # nothing can be sent before the first key frame
         else:
-            head, started = b"", False
+            head, started, tags = b"", False, ()
         offset = packet.timestamp_ms - self._cluster_tc
         if offset > MAX_BLOCK_OFFSET_MS:
             raise ValueError("a fragment grew past 32.7 s without a key frame")
@@ -108,7 +123,7 @@ class Fragmenter:
             raise ValueError(f"track {packet.track}: a frame 32.7 s before its fragment's start")
         self._last_dts[packet.track] = packet.dts_ms
         block = writer.simple_block(packet.track, offset, packet.keyframe, packet.data)
-        out.append(FrameAdded(self._seq, head + block, packet.index, started, self._cluster_tc, packet.track))
+        out.append(FrameAdded(self._seq, head + block, packet.index, started, self._cluster_tc, packet.track, tags))
         return out
 
     def finish(self) -> list[FragmenterEvent]:

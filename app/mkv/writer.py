@@ -62,6 +62,23 @@ def video_track(*, number: int = 1, uid: int = 1, codec_id: str = "V_MPEG4/ISO/A
     return ebml.element(ebml.TRACK_ENTRY, payload)
 
 
+def audio_track(*, number: int = 2, uid: int = 2, codec_id: str = "A_AAC", codec_private: bytes,
+                sampling_frequency: float, channels: int, name: str = "kvs_audio_track") -> bytes:
+    """An audio TrackEntry in PIC's order (MkvGenerator.c mkvgenEbmlEncodeTrackInfo): number, UID, type 2,
+    name, codec id, Audio {SamplingFrequency as an 8-byte float, Channels}, CodecPrivate."""
+    payload = (
+        ebml.uint_element(ebml.TRACK_NUMBER, number)
+        + ebml.uint_element(ebml.TRACK_UID, uid, width=8)
+        + ebml.uint_element(ebml.TRACK_TYPE, 2)
+        + ebml.string_element(ebml.TRACK_NAME, name)
+        + ebml.string_element(ebml.CODEC_ID, codec_id)
+        + ebml.element(ebml.AUDIO, ebml.float_element(ebml.SAMPLING_FREQUENCY, sampling_frequency)
+                       + ebml.uint_element(ebml.CHANNELS, channels))
+        + ebml.element(ebml.CODEC_PRIVATE, codec_private)
+    )
+    return ebml.element(ebml.TRACK_ENTRY, payload)
+
+
 def tracks(*entries: bytes) -> bytes:
     return ebml.element(ebml.TRACKS, b"".join(entries))
 

@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.engine.engine import Engine, StreamSettings
 from app.engine.events import (
+    AudioLevel,
     ConnectionState,
     EngineEvent,
     EngineMessage,
@@ -22,6 +23,7 @@ from app.engine.events import (
     StatsSample,
 )
 from app.errors import KvsStudioError
+from app.kvs.metadata import TagError
 
 
 class EngineController(QObject):
@@ -34,6 +36,7 @@ class EngineController(QObject):
     preview = Signal(object)  # PreviewFrame
     message = Signal(object)  # EngineMessage
     stopped = Signal(object)  # EngineStopped
+    audio_level = Signal(object)  # AudioLevel
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -65,6 +68,26 @@ class EngineController(QObject):
         if self._engine is not None:
             self._engine.force_stop()
 
+    # Fragment metadata while streaming: the engine takes edits from any thread, at once (never blocks).
+
+    def set_tag(self, name: str, value: str) -> None:
+        self._tag_call("set_tag", name, value)
+
+    def remove_tag(self, name: str) -> None:
+        self._tag_call("remove_tag", name)
+
+    def tag_next_fragment(self, name: str, value: str) -> None:
+        self._tag_call("tag_next_fragment", name, value)
+
+    def _tag_call(self, method: str, *args: str) -> None:
+        engine = self._engine
+        if engine is None:
+            return  # not streaming: the window passes its tags in the settings at start
+        try:
+            getattr(engine, method)(*args)
+        except TagError as exc:
+            self.message.emit(EngineMessage("warning", exc.user_message))
+
     def _prepare_and_start(self, engine: Engine) -> None:
         try:
             engine.prepare()
@@ -90,6 +113,8 @@ class EngineController(QObject):
             self.stats.emit(ev)
         elif isinstance(ev, PreviewFrame):
             self.preview.emit(ev)
+        elif isinstance(ev, AudioLevel):
+            self.audio_level.emit(ev)
         elif isinstance(ev, EngineMessage):
             self.message.emit(ev)
         elif isinstance(ev, EngineStopped):

@@ -95,6 +95,8 @@ class FragmentTableModel(QAbstractTableModel):
                 return u.fragment_number
             if col in LATENCY_COLS:
                 return HEADER_TIPS[col]
+            if u.tags:
+                return "Metadata: " + "; ".join(f"{n} = {v}" for n, v in u.tags)
         if role == Qt.ItemDataRole.FontRole and col == STATE_COL:
             font = QFont()
             font.setBold(True)
@@ -114,7 +116,8 @@ class FragmentTableModel(QAbstractTableModel):
         if col == TIME_COL:
             return time.strftime("%H:%M:%S", time.localtime(row.local_time))
         if col == TIMECODE_COL:
-            return time.strftime("%H:%M:%S", time.localtime(u.timecode / 1000)) + f".{u.timecode % 1000:03d}"
+            tags = f"  · {len(u.tags)} tag{'s' if len(u.tags) != 1 else ''}" if u.tags else ""
+            return time.strftime("%H:%M:%S", time.localtime(u.timecode / 1000)) + f".{u.timecode % 1000:03d}" + tags
         if col == STATE_COL:
             return u.state + (f" (try {u.attempt})" if u.attempt > 1 else "")
         if col == FRAMES_COL:
@@ -137,6 +140,8 @@ class FragmentTableModel(QAbstractTableModel):
         if idx is not None and idx - self._offset >= 0:
             r = idx - self._offset
             old = self._rows[r].update
+            if not update.tags and old.tags:  # later updates may not repeat them
+                update = replace(update, tags=old.tags)
             # Growth reports and state changes come from two threads: a count never goes back.
             self._rows[r].update = replace(update, frames=max(update.frames, old.frames),
                                            size=max(update.size, old.size))

@@ -44,7 +44,9 @@ from app.engine.events import (
 from app.kvs.playback import Clip, fetch_clip
 from app.kvs.preflight import PreflightResult, run_preflight
 from app.localkvs.embedded import DEMO_STREAM, REGION, EmbeddedEndpoint
+from app.media.audio import list_microphones
 from app.media.sources import open_source
+from app.ui.audio_meter import AudioMeter
 from app.ui.controller import EngineController
 from app.ui.destination import LOCAL, DestinationPicker
 from app.ui.fragment_model import FragmentTableModel
@@ -56,6 +58,7 @@ from app.ui.preflight_view import PreflightView
 from app.ui.preview import PreviewWidget
 from app.ui.source_picker import FILE, TESTPATTERN, SourcePicker
 from app.ui.stats_panel import StatsPanel
+from app.ui.tags_editor import TagsEditor
 from app.ui.tasks import Task
 
 log = logging.getLogger("kvs-studio")
@@ -114,6 +117,14 @@ class MainWindow(QMainWindow):
         self.bitrate = QComboBox()
         for b in BITRATES:
             self.bitrate.addItem(f"{b} kbit/s", b)
+        self.sound = QComboBox()
+        self.sound.addItem("Auto (a file's own sound)", "auto")
+        self.sound.addItem("Off", "off")
+        self.sound.addItem("Test tone (440 Hz beeps)", "tone")
+        for name in list_microphones():
+            self.sound.addItem(f"Microphone: {name}", f"mic:{name}")
+        self.sound.setToolTip("The audio track: a file's first audio track, a generated tone or a microphone "
+                              "(cameras and the test pattern)")
         source_box = QGroupBox("Source")
         sf = QFormLayout(source_box)
         sf.addRow("Input:", self.source_picker)
@@ -125,6 +136,10 @@ class MainWindow(QMainWindow):
                                  "Needs H.264 with key frames at most 10 s apart.")
         sf.addRow(self.copy_box)
         self._update_copy_box()
+        sf.addRow("Sound:", self.sound)
+        self.tags_editor = TagsEditor()
+        tags_box = QGroupBox("Fragment metadata")
+        QVBoxLayout(tags_box).addWidget(self.tags_editor)
 
         self.picker = DestinationPicker(self.embedded)
         self.local_data = LocalDataBox(self.embedded, self.picker._run)
@@ -147,6 +162,7 @@ class MainWindow(QMainWindow):
         sl.setContentsMargins(0, 0, 4, 0)
         sl.addWidget(source_box)
         sl.addWidget(dest_box)
+        sl.addWidget(tags_box)
         sl.addWidget(self.start_button)
         sl.addWidget(self.stop_progress)
         sl.addWidget(self.preflight)
@@ -204,6 +220,11 @@ class MainWindow(QMainWindow):
         self.stats_dock.setObjectName("stats")
         self.stats_dock.setWidget(self.stats)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.stats_dock)
+        self.audio_meter = AudioMeter()
+        audio_dock = QDockWidget("Audio", self)
+        audio_dock.setObjectName("audio")
+        audio_dock.setWidget(self.audio_meter)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, audio_dock)
         self.log_panel = LogPanel()
         self.log_dock = QDockWidget("Log", self)
         self.log_dock.setObjectName("log")
@@ -293,6 +314,10 @@ class MainWindow(QMainWindow):
         c.preview.connect(self._on_preview)
         c.message.connect(self._on_message)
         c.stopped.connect(self._on_stopped)
+        c.audio_level.connect(lambda ev: self.audio_meter.set_level(ev.peak_dbfs))
+        self.tags_editor.tag_set.connect(c.set_tag)
+        self.tags_editor.tag_removed.connect(c.remove_tag)
+        self.tags_editor.tag_once.connect(c.tag_next_fragment)
         self.start_button.clicked.connect(self._start_or_stop)
         self.source.activated.connect(self._source_chosen)
         self.source.currentIndexChanged.connect(self._update_copy_box)
@@ -395,7 +420,10 @@ class MainWindow(QMainWindow):
         source = str(self.source.currentData())
         live = source == "testpattern" or source.startswith("camera:")
         copy = self._is_file_source() and self.copy_box.isChecked()  # as recorded: no encoder settings apply
+        sound = str(self.sound.currentData())
         return StreamSettings(
+            audio=sound != "off", tone=sound == "tone", mic=sound[4:] if sound.startswith("mic:") else None,
+            tags=self.tags_editor.persistent(), tags_once=self.tags_editor.pending_once(),
             stream=self.picker.stream_name(), source=source, region=dest.region,
             profile=dest.profile, endpoint_url=dest.endpoint_url, access_key=dest.access_key,
             secret_key=dest.secret_key, width=None if copy else w, height=None if copy else h,
@@ -491,7 +519,7 @@ class MainWindow(QMainWindow):
         log.info("Stopping: sending what is buffered and waiting for its acknowledgements.")
 
     def _set_inputs_enabled(self, enabled: bool) -> None:
-        for w in (self.source_picker, self.resolution, self.fps, self.bitrate, self.copy_box, self.picker,
+        for w in (self.source_picker, self.resolution, self.fps, self.bitrate, self.copy_box, self.sound, self.picker,
                   self.local_data):
             w.setEnabled(enabled)
         self.clear_action.setEnabled(enabled)
@@ -613,6 +641,8 @@ class MainWindow(QMainWindow):
         bar = self.table.verticalScrollBar()
         follow = bar.value() >= bar.maximum() - 2
         self.model.apply(ev)
+        if ev.tags and ev.state == "QUEUED":
+            self.tags_editor.fragment_started(ev.tags)
         if follow:
             self.table.scrollToBottom()
         if ev.state == "ERROR" and ev.error_code:
@@ -680,6 +710,7 @@ class MainWindow(QMainWindow):
         self.stats.apply(s)
         self.status_labels["bitrate"].setText(f"{s.bitrate_bps / 1000:,.0f} kbit/s")
         self.status_labels["dropped"].setText(f"Dropped: {s.dropped_frames} frames, {s.dropped_fragments} fragments")
+        self.audio_meter.set_codec(s.audio_codec)
         if self.controller.stopping:
             self._stop_total = max(self._stop_total, s.buffered_fragments)
             self.stop_progress.setRange(0, self._stop_total)
@@ -718,6 +749,7 @@ class MainWindow(QMainWindow):
 
     def _reset_controls(self) -> None:
         self.preview.set_live(False)
+        self.audio_meter.reset()
         self.stop_progress.hide()
         self.start_button.setText("Start")
         self.start_button.setEnabled(True)
