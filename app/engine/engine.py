@@ -37,7 +37,7 @@ from app.kvs.control import KvsControl
 from app.kvs.ledger import FragmentState
 from app.kvs.limits import limiter_for
 from app.kvs.metadata import FragmentTags
-from app.media.audio import AudioTrackInfo, LiveAudio, open_live_audio, silent_frame
+from app.media.audio import AudioTrackInfo, LevelCallback, LiveAudio, open_live_audio, silent_frame
 from app.media.copy_source import CopySource, KeyFramePreview
 from app.media.encoder import DEFAULT_BITRATE, H264Encoder
 from app.media.frames import AUDIO_TRACK, VIDEO_TRACK, EncodedPacket, RawFrame
@@ -154,6 +154,7 @@ class Engine:
         self._last_level = 0.0
         self._level_peak = float("-inf")
         self._mixer: Interleaver | None = None
+        self._cuts: set[int] | None = None  # copy mode: which video packets start fragments
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -161,7 +162,7 @@ class Engine:
         """Open the source and check the stream; raises KvsStudioError with a user message."""
         s = self.settings
         if s.copy:
-            self.source = _open_copy(s)
+            self.source = _open_copy(s, self._on_level)
         else:
             self.source = open_source(s.source, width=s.width, height=s.height, fps=s.fps, realtime=s.realtime,
                                       duration_s=s.duration_s, audio=s.audio, on_level=self._on_level)
@@ -398,11 +399,14 @@ class Engine:
             self.buffer.close_input()
 
     def _copy(self, source: CopySource) -> None:
-        fragmenter = Fragmenter(round(self.settings.fragment_seconds * 1000))
+        fragmenter = Fragmenter(round(self.settings.fragment_seconds * 1000), tags=self.tags.for_next_fragment)
+        self._mixer = self._interleaver()
+        self._cuts = set()  # video packets (by index) that start a fragment: the file's own key frames, planned
         preview = KeyFramePreview(source.codec_private) if self.settings.preview else None
         room = threading.Event()
         self.buffer.add_listener(room.set)
         largest = size = 0  # bytes of the largest fragment so far, and of the open one
+        audio_open = self.audio_info is not None
         try:
             for packet, starts in source.packets(self._stop):
                 if starts:
@@ -413,20 +417,32 @@ class Engine:
                         room.clear()
                     if self._stop.is_set():
                         break  # stopped while waiting: what is read so far is sent, nothing more starts
+                    self._cuts.add(packet.index)
                 size += len(packet.data)
                 self._frames_in += 1
                 self._capture_rate.add()
                 if preview is not None and packet.keyframe:
                     self._maybe_key_preview(preview, packet.data, packet.index)
-                self._frames_encoded += 1
-                self._encode_rate.add()
-                for ev in fragmenter.add(packet, starts):
-                    self._apply(ev)
+                self._feed(fragmenter, [packet])  # with the file's audio demuxed so far, in time order
+            if audio_open:
+                audio_open = False
+                self._audio_q.put(None)  # the file's audio ended with its picture
+            self._finish_audio(fragmenter, 1000 / source.info.fps if source.info.fps > 0 else 0.0)
             for ev in fragmenter.finish():
                 self._apply(ev)
         finally:
+            if audio_open:
+                self._audio_q.put(None)
             source.close()
             self.buffer.close_input()
+
+    def _add(self, fragmenter: Fragmenter, packet: EncodedPacket) -> None:
+        starts = None  # encoded video: every key frame starts a fragment (the encoder makes them only there)
+        if self._cuts is not None and packet.track == VIDEO_TRACK:
+            starts = packet.index in self._cuts
+            self._cuts.discard(packet.index)
+        for ev in fragmenter.add(packet, starts):
+            self._apply(ev)
 
     def _feed(self, fragmenter: Fragmenter, packets: list) -> None:
         """Video packets (and the audio that came meanwhile, in time order) into the fragmenter."""
@@ -436,8 +452,7 @@ class Engine:
             if packet.track == VIDEO_TRACK:
                 self._frames_encoded += 1
                 self._encode_rate.add()
-            for ev in fragmenter.add(packet):
-                self._apply(ev)
+            self._add(fragmenter, packet)
 
     # -- audio ----------------------------------------------------------------------------------------
 
@@ -503,8 +518,7 @@ class Engine:
             audio.join(STOP_GRACE_S)
         self._feed(fragmenter, [])
         for packet in mixer.finish(tail_ms):
-            for ev in fragmenter.add(packet):
-                self._apply(ev)
+            self._add(fragmenter, packet)
         st = mixer.stats
         if st.filled:
             self._emit(EngineMessage("info", f"Audio: {st.filled} silent frames stand in where the sound stopped "
@@ -672,7 +686,7 @@ class Engine:
             self._emit(PreviewFrame(image, index))
 
 
-def _open_copy(s: StreamSettings) -> CopySource:
+def _open_copy(s: StreamSettings, on_level: LevelCallback) -> CopySource:
     """A file to send as recorded; settings that would need re-encoding are refused, not ignored."""
     if s.source == "testpattern" or s.source.startswith("camera:"):
         raise SourceError("Upload as recorded (--copy) sends a video file as it is; a camera or the test pattern "
@@ -680,4 +694,5 @@ def _open_copy(s: StreamSettings) -> CopySource:
     if s.width or s.height or s.fps or s.bitrate_kbps:
         raise SourceError("A file uploaded as recorded keeps its own size, frame rate and bitrate; leave those "
                           "settings out, or re-encode it (without --copy).")
-    return CopySource(s.source, realtime=s.realtime, fragment_ms=round(s.fragment_seconds * 1000))
+    return CopySource(s.source, realtime=s.realtime, fragment_ms=round(s.fragment_seconds * 1000), audio=s.audio,
+                      on_level=on_level)

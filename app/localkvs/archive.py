@@ -113,6 +113,23 @@ def clip_fragments(store: Store, body: dict[str, Any]) -> list[FragmentRecord]:
     return frags
 
 
+def _fill_decode_times(packets: list[Any]) -> None:
+    """Matroska stores presentation times only; MP4 needs decode times too. Where FFmpeg leaves them unset
+    (H.264 with B-frames), each packet's decode time is the i-th smallest presentation time of its stream,
+    moved back by the largest reordering, so decode times increase and never pass presentation times.
+    (Dropping such packets, as before, lost the first frames of every clip of a B-frame stream.)"""
+    by_stream: dict[int, list[Any]] = {}
+    for p in packets:
+        by_stream.setdefault(p.stream.index, []).append(p)
+    for group in by_stream.values():
+        if all(p.dts is not None for p in group) or any(p.pts is None for p in group):
+            continue
+        ordered = sorted(p.pts for p in group)
+        delay = max(o - p.pts for o, p in zip(ordered, group, strict=True))
+        for o, p in zip(ordered, group, strict=True):
+            p.dts = o - delay
+
+
 def build_clip(store: Store, frags: list[FragmentRecord]) -> bytes:
     """Remux the fragments into one MP4 with PyAV (runs in a worker thread)."""
     import av  # heavy; imported only when a clip is asked for
@@ -130,9 +147,9 @@ def build_clip(store: Store, frags: list[FragmentRecord]) -> bytes:
             for stream in src.streams:
                 if stream.type in ("video", "audio"):
                     mapping[stream.index] = dst.add_stream_from_template(stream)
-            for packet in src.demux(list(src.streams)):
-                if packet.dts is None or packet.stream.index not in mapping:
-                    continue
+            packets = [p for p in src.demux(list(src.streams)) if p.size and p.stream.index in mapping]
+            _fill_decode_times(packets)
+            for packet in packets:
                 packet.stream = mapping[packet.stream.index]
                 dst.mux(packet)
     except (av.FFmpegError, ValueError) as exc:

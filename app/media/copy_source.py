@@ -32,7 +32,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -44,6 +44,7 @@ import numpy as np
 from app.errors import SourceError
 from app.kvs.limits import MAX_FRAGMENT_MS
 from app.media import copy_plan
+from app.media.audio import FileAudio, LevelCallback
 from app.media.frames import EncodedPacket
 from app.media.sources import SourceInfo, _plain
 from app.media.thumbnail import preview_bgr
@@ -84,9 +85,16 @@ def _open(path: Path) -> Any:
 
 
 class CopySource:
-    def __init__(self, path: str | Path, *, realtime: bool = True, fragment_ms: int = 2000) -> None:
+    """The file's H.264 as it is and (``audio=True``) its first audio track, demuxed in one pass on one clock:
+    audio packets go to ``audio_sink`` (set by the engine) as AAC-LC EncodedPackets, AAC copied as well."""
+
+    def __init__(self, path: str | Path, *, realtime: bool = True, fragment_ms: int = 2000, audio: bool = True,
+                 on_level: LevelCallback | None = None) -> None:
         self.path = Path(path)
         self.realtime = realtime
+        self.audio: FileAudio | None = None
+        self.audio_problem: str | None = None  # why the file's audio is left out, for a warning
+        self.audio_sink: Callable[[EncodedPacket], None] | None = None
         container = _open(self.path)
         try:
             if not container.streams.video:
@@ -105,6 +113,12 @@ class CopySource:
             self._frame_ticks = max(1, round(1 / (Fraction(rate) * self._tb)))
             width, height = cc.width, cc.height
             extradata = bytes(cc.extradata or b"")
+            if audio and container.streams.audio:
+                try:
+                    self.audio = FileAudio(container.streams.audio[0], on_level)
+                except (av.FFmpegError, ValueError) as exc:
+                    self.audio_problem = (f"The audio of {self.path.name} cannot be sent ({_plain(exc)}); "
+                                          "sending video only.")
             scan = self._scan(container, stream)
         except av.FFmpegError as exc:
             raise SourceError(f"Cannot read the video of {self.path.name}: {_plain(exc)}") from None
@@ -204,12 +218,23 @@ class CopySource:
         index = 0
         ticks = 0
         started = False
+        origin_s = float(origin * self._tb)
+
+        def to_ms(t: float) -> int:  # the file's time line, for its audio: the same origin as the picture's
+            return base + round((t - origin_s) * 1000)
+
         container = _open(self.path)
         try:
             stream = container.streams.video[0]
-            for p in container.demux(stream):
+            streams = [stream] + ([container.streams.audio[0]] if self.audio is not None else [])
+            for p in container.demux(streams):
                 if stop.is_set():
                     return
+                if p.stream.type == "audio":
+                    if self.audio is not None and self.audio_sink is not None:
+                        for packet in self.audio.packets(p, to_ms):
+                            self.audio_sink(packet)
+                    continue
                 if p.size == 0:
                     continue
                 dur = p.duration or self._frame_ticks

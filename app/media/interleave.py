@@ -44,6 +44,7 @@ class Interleaver:
         self._last_audio: int | None = None  # timestamp of the last audio frame sent
         self._first_video: int | None = None
         self._last_video: int | None = None
+        self._shown_until: int | None = None  # the latest presentation time of the video sent
         self.stats = InterleaveStats()
 
     def push(self, packet: EncodedPacket) -> list[EncodedPacket]:
@@ -71,7 +72,7 @@ class Interleaver:
         tracks end within one audio frame of each other."""
         self._audio_ended = True
         out = self._drain()
-        end = None if self._last_video is None else self._last_video + tail_ms
+        end = None if self._shown_until is None else self._shown_until + tail_ms  # B-frames: not the last decoded
         while self._audio:
             a = self._audio.popleft()
             if end is not None and a.dts_ms < end and self._fits(a):
@@ -92,7 +93,8 @@ class Interleaver:
         out: list[EncodedPacket] = []
         while self._video:
             v = self._video[0]
-            if self._audio and self._audio[0].dts_ms < v.dts_ms:
+            vt = self._video_time(v)
+            if self._audio and self._audio[0].dts_ms < vt:
                 a = self._audio.popleft()
                 if self._fits(a):
                     out.append(self._sent_audio(a))
@@ -102,13 +104,21 @@ class Interleaver:
             waited = self._video[-1].dts_ms - v.dts_ms
             if not (self._audio or self._audio_ended or waited >= self.max_wait_ms):
                 break  # audio may still bring frames from before this video packet
-            out += self._fill(v.dts_ms)
+            out += self._fill(vt)
             self._video.popleft()
             if self._first_video is None:
-                self._first_video = v.dts_ms
-            self._last_video = v.dts_ms
+                self._first_video = vt
+            self._last_video = vt
+            self._shown_until = max(v.timestamp_ms, self._shown_until or v.timestamp_ms)
             out.append(v)
         return out
+
+    def _video_time(self, v: EncodedPacket) -> int:
+        """Where a video packet sits on the shared time line: its decode time, except that a key frame starts a
+        fragment at its presentation time. With B-frames (a recording sent as it is) a key frame is decoded
+        before it is shown; audio from between the two belongs to the fragment before it. Never goes back."""
+        t = v.timestamp_ms if v.keyframe else v.dts_ms
+        return t if self._last_video is None else max(t, self._last_video)
 
     def _fits(self, a: EncodedPacket) -> bool:
         """Audio for a time already covered (by silence, or after video that went ahead) is dropped."""

@@ -271,3 +271,36 @@ def test_reconnects_resend_fragments_with_their_sound_and_tags(media: Path, data
         assert [user_tags(d) for d in docs] == [[("camera", "porch")]] * 3
     finally:
         ep.stop()
+
+
+@pytest.mark.parametrize(("name", "codec", "fmt", "how"), [
+    ("copy-aac.mp4", "aac", None, "copied"),
+    ("copy-adts.ts", "aac", "mpegts", "copied"),
+    ("copy-mp3.mkv", "libmp3lame", None, "re-encoded from MP3"),
+])
+def test_upload_as_recorded_keeps_the_sound(name: str, codec: str, fmt: str | None, how: str, media: Path,
+                                            endpoint: EndpointThread) -> None:
+    """--copy: the picture's H.264 as it is, cut at its own key frames (every 0.8 s here), and its sound as
+    track 2 on the same clock: every fragment has both tracks, sound as long as the picture."""
+    clip = mediagen.make_av_clip(media / name, FRAMES, FPS, audio_codec=codec, fmt=fmt, rate=44100)
+    stream = name.replace(".", "-")
+    proc = run_cli("--stream", stream, "--source", str(clip), "--copy", "--tag", "site=dock",
+                   "--endpoint-url", endpoint.url, "--create", "--pace", "fast")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"with audio (AAC-LC 44.1 kHz stereo, {how})" in proc.stdout
+    assert "summary: 3 fragments, 75 frames; 3 PERSISTED, 0 refused" in proc.stdout
+    docs = stored_fragments(endpoint, stream)
+    for i, doc in enumerate(docs):
+        tracks = read_tracks(doc)
+        assert tracks.codecs == {"video": "h264", "audio": "aac"}, f"fragment {i}"
+        assert tracks.start["audio"] >= tracks.start["video"] - tracks.audio_frame_s
+        assert user_tags(doc) == [("site", "dock")]
+    whole = b"".join(docs)
+    assert decode_indices(whole) == list(range(FRAMES))
+    clip_mp4 = get_clip(endpoint, stream)
+    assert decode_indices(clip_mp4, "mp4") == list(range(FRAMES))  # B-frames: no picture lost in the remux
+    for data, kind in ((whole, None), (clip_mp4, "mp4")):
+        t = read_tracks(data, kind)
+        assert (t.rate, t.channels) == (44100, 2)
+        assert abs(t.start["audio"] - t.start["video"]) <= t.audio_frame_s
+        assert abs(t.duration("audio") - t.duration("video")) <= t.audio_frame_s

@@ -140,3 +140,27 @@ def test_unknown_track_and_audio_after_its_end_are_refused() -> None:
     m.end_audio()
     with pytest.raises(ValueError, match="after the end"):
         m.push(audio(0))
+
+
+def test_with_b_frames_audio_before_a_key_frames_picture_stays_in_the_fragment_before() -> None:
+    """A recording sent as it is: decode order I P B B with the key frame shown 66 ms after it is decoded. Audio
+    from between its decode and presentation times goes before it, so every fragment's sound starts no earlier
+    than its picture and no fragment starts with a block of the previous one's time."""
+    m = mixer()
+
+    def vid(pts: int, dts: int, key: bool = False) -> EncodedPacket:
+        return EncodedPacket(pts, pts, key, b"v", VIDEO_TRACK, decode_ms=dts)
+
+    gop = [(66, 0, True), (166, 33, False), (100, 66, False), (133, 100, False)]
+    second = [(266, 200, True), (366, 233, False), (300, 266, False), (333, 300, False)]
+    packets = [vid(p, d, k) for p, d, k in gop + second] + [audio(n) for n in range(18)]
+    out = run(m, sorted(packets, key=lambda p: p.dts_ms), tail=33)
+    frag = Fragmenter(1000)
+    placed = [(p, e) for p in out for e in frag.add(p) if isinstance(e, FrameAdded)]  # (packet, where it went)
+    assert [e.timecode for _p, e in placed if e.started] == [66, 266]
+    # audio in a fragment never precedes its key frame's picture (nothing from before the first is sent)
+    for seq, tc in ((0, 66), (1, 266)):
+        sound = [p.timestamp_ms for p, e in placed if e.seq == seq and p.track == AUDIO_TRACK]
+        assert sound, f"fragment {seq} has audio"
+        assert min(sound) >= tc
+    assert [p.timestamp_ms for p in out if p.track == VIDEO_TRACK] == [66, 166, 100, 133, 266, 366, 300, 333]
