@@ -161,11 +161,7 @@ class Engine:
     def prepare(self) -> None:
         """Open the source and check the stream; raises KvsStudioError with a user message."""
         s = self.settings
-        if s.copy:
-            self.source = _open_copy(s, self._on_level)
-        else:
-            self.source = open_source(s.source, width=s.width, height=s.height, fps=s.fps, realtime=s.realtime,
-                                      duration_s=s.duration_s, audio=s.audio, on_level=self._on_level)
+        self.source = open_run_source(s, self._on_level)
         try:
             self._open_audio()
             self.control = KvsControl(region=s.region, profile=s.profile, endpoint_url=s.endpoint_url,
@@ -694,7 +690,16 @@ class Engine:
             self._emit(PreviewFrame(image, index))
 
 
-def _open_copy(s: StreamSettings, on_level: LevelCallback) -> CopySource:
+def open_run_source(s: StreamSettings, on_level: LevelCallback | None = None) -> FrameSource | CopySource:
+    """The source a run with these settings sends: a file as recorded (``copy``), or frames to encode. The
+    window's checks before Start open it this way too, so they refuse what the run would refuse."""
+    if s.copy:
+        return _open_copy(s, on_level)
+    return open_source(s.source, width=s.width, height=s.height, fps=s.fps, realtime=s.realtime,
+                       duration_s=s.duration_s, audio=s.audio, on_level=on_level)
+
+
+def _open_copy(s: StreamSettings, on_level: LevelCallback | None) -> CopySource:
     """A file to send as recorded; settings that would need re-encoding are refused, not ignored."""
     if s.source == "testpattern" or s.source.startswith("camera:"):
         raise SourceError("Upload as recorded (--copy) sends a video file as it is; a camera or the test pattern "
