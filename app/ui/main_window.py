@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
@@ -497,6 +498,9 @@ class MainWindow(QMainWindow):
             self._reset_controls()
 
     def _launch(self, settings: StreamSettings) -> None:
+        # Tags as listed now: the editor takes edits while the checks run, and the engine gets edits only once
+        # it exists (from here on, through the controller).
+        settings = replace(settings, tags=self.tags_editor.persistent(), tags_once=self.tags_editor.pending_once())
         self.model.clear()
         self.detail.hide()
         self.stats.reset()
