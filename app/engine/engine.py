@@ -161,11 +161,7 @@ class Engine:
     def prepare(self) -> None:
         """Open the source and check the stream; raises KvsStudioError with a user message."""
         s = self.settings
-        if s.copy:
-            self.source = _open_copy(s, self._on_level)
-        else:
-            self.source = open_source(s.source, width=s.width, height=s.height, fps=s.fps, realtime=s.realtime,
-                                      duration_s=s.duration_s, audio=s.audio, on_level=self._on_level)
+        self.source = open_run_source(s, self._on_level)
         try:
             self._open_audio()
             self.control = KvsControl(region=s.region, profile=s.profile, endpoint_url=s.endpoint_url,
@@ -407,23 +403,29 @@ class Engine:
         self.buffer.add_listener(room.set)
         largest = size = 0  # bytes of the largest fragment so far, and of the open one
         audio_open = self.audio_info is not None
+        unreadable: KvsStudioError | None = None
         try:
-            for packet, starts in source.packets(self._stop):
-                if starts:
-                    largest, size = max(largest, size), 0
-                    # A file is read faster than it uploads: wait for acks rather than let the buffer drop.
-                    while not self.buffer.has_room(packet.timestamp_ms, 2 * largest) and not self._stop.is_set():
-                        room.wait(QUEUE_TIMEOUT_S)
-                        room.clear()
-                    if self._stop.is_set():
-                        break  # stopped while waiting: what is read so far is sent, nothing more starts
-                    self._cuts.add(packet.index)
-                size += len(packet.data)
-                self._frames_in += 1
-                self._capture_rate.add()
-                if preview is not None and packet.keyframe:
-                    self._maybe_key_preview(preview, packet.data, packet.index)
-                self._feed(fragmenter, [packet])  # with the file's audio demuxed so far, in time order
+            try:
+                for packet, starts in source.packets(self._stop):
+                    if starts:
+                        largest, size = max(largest, size), 0
+                        # A file is read faster than it uploads: wait for acks rather than let the buffer drop.
+                        while not self.buffer.has_room(packet.timestamp_ms, 2 * largest) and not self._stop.is_set():
+                            room.wait(QUEUE_TIMEOUT_S)
+                            room.clear()
+                        if self._stop.is_set():
+                            break  # stopped while waiting: what is read so far is sent, nothing more starts
+                        self._cuts.add(packet.index)
+                    size += len(packet.data)
+                    self._frames_in += 1
+                    self._capture_rate.add()
+                    if preview is not None and packet.keyframe:
+                        self._maybe_key_preview(preview, packet.data, packet.index)
+                    self._feed(fragmenter, [packet])  # with the file's audio demuxed so far, in time order
+            except KvsStudioError as exc:
+                # The file cannot be read on. What was read is still sent, as when a camera fails: the
+                # interleaver may hold up to a few seconds of pictures waiting for their sound.
+                unreadable = exc
             if audio_open:
                 audio_open = False
                 self._audio_q.put(None)  # the file's audio ended with its picture
@@ -435,6 +437,8 @@ class Engine:
                 self._audio_q.put(None)
             source.close()
             self.buffer.close_input()
+        if unreadable is not None:
+            raise unreadable  # the run ends with its message (_guard)
 
     def _add(self, fragmenter: Fragmenter, packet: EncodedPacket) -> None:
         starts = None  # encoded video: every key frame starts a fragment (the encoder makes them only there)
@@ -686,7 +690,16 @@ class Engine:
             self._emit(PreviewFrame(image, index))
 
 
-def _open_copy(s: StreamSettings, on_level: LevelCallback) -> CopySource:
+def open_run_source(s: StreamSettings, on_level: LevelCallback | None = None) -> FrameSource | CopySource:
+    """The source a run with these settings sends: a file as recorded (``copy``), or frames to encode. The
+    window's checks before Start open it this way too, so they refuse what the run would refuse."""
+    if s.copy:
+        return _open_copy(s, on_level)
+    return open_source(s.source, width=s.width, height=s.height, fps=s.fps, realtime=s.realtime,
+                       duration_s=s.duration_s, audio=s.audio, on_level=on_level)
+
+
+def _open_copy(s: StreamSettings, on_level: LevelCallback | None) -> CopySource:
     """A file to send as recorded; settings that would need re-encoding are refused, not ignored."""
     if s.source == "testpattern" or s.source.startswith("camera:"):
         raise SourceError("Upload as recorded (--copy) sends a video file as it is; a camera or the test pattern "

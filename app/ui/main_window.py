@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
@@ -31,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.engine.engine import StreamSettings
+from app.engine.engine import StreamSettings, open_run_source
 from app.engine.events import (
     ConnectionState,
     EngineMessage,
@@ -45,7 +46,6 @@ from app.kvs.playback import Clip, fetch_clip
 from app.kvs.preflight import PreflightResult, run_preflight
 from app.localkvs.embedded import DEMO_STREAM, REGION, EmbeddedEndpoint
 from app.media.audio import list_microphones
-from app.media.sources import open_source
 from app.ui.audio_meter import AudioMeter
 from app.ui.controller import EngineController
 from app.ui.destination import LOCAL, DestinationPicker
@@ -472,9 +472,7 @@ class MainWindow(QMainWindow):
         st = settings
 
         def check() -> PreflightResult:
-            return run_preflight(dest.control, st.stream,
-                                 lambda: open_source(st.source, width=st.width, height=st.height, fps=st.fps,
-                                                     realtime=st.realtime))
+            return run_preflight(dest.control, st.stream, lambda: open_run_source(st))  # as the run will
 
         self.preflight.checking()
         self._task(check, lambda result: self._checked(result, st, start_after),  # type: ignore[arg-type]
@@ -500,6 +498,9 @@ class MainWindow(QMainWindow):
             self._reset_controls()
 
     def _launch(self, settings: StreamSettings) -> None:
+        # Tags as listed now: the editor takes edits while the checks run, and the engine gets edits only once
+        # it exists (from here on, through the controller).
+        settings = replace(settings, tags=self.tags_editor.persistent(), tags_once=self.tags_editor.pending_once())
         self.model.clear()
         self.detail.hide()
         self.stats.reset()

@@ -304,3 +304,40 @@ def test_upload_as_recorded_keeps_the_sound(name: str, codec: str, fmt: str | No
         assert (t.rate, t.channels) == (44100, 2)
         assert abs(t.start["audio"] - t.start["video"]) <= t.audio_frame_s
         assert abs(t.duration("audio") - t.duration("video")) <= t.audio_frame_s
+
+
+def joined_ts(media: Path) -> Path:
+    """Two TS recordings joined end to end (as a camera's segments often are): 30 frames whose sound stops after
+    1 s, then 30 frames whose AAC is at 48 kHz instead of 44.1 kHz, which cannot go on as the same track."""
+    first = mediagen.make_av_clip(media / "part1.ts", 30, FPS, fmt="mpegts", rate=44100, audio_seconds=1.0)
+    second = mediagen.make_av_clip(media / "part2.ts", 30, FPS, fmt="mpegts", rate=48000)
+    moved = media / "part2-moved.ts"
+    with av.open(str(second)) as src, av.open(str(moved), "w", format="mpegts") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        for pkt in src.demux():
+            if pkt.size == 0:
+                continue
+            later = round(2.0 / pkt.time_base)  # after the first part's 2 s
+            pkt.pts = None if pkt.pts is None else pkt.pts + later
+            pkt.dts = None if pkt.dts is None else pkt.dts + later
+            pkt.stream = streams[pkt.stream.index]
+            out.mux(pkt)
+    joined = media / "joined.ts"
+    joined.write_bytes(first.read_bytes() + moved.read_bytes())
+    return joined
+
+
+def test_upload_as_recorded_sends_what_was_read_when_the_file_cannot_go_on(media: Path,
+                                                                           endpoint: EndpointThread) -> None:
+    """--copy, and the sound changes format where the second recording starts: the run ends with that message,
+    and every picture read before it is stored, also the second the interleaver held waiting for sound that
+    stopped early (as the re-encoding path does when its source fails)."""
+    clip = joined_ts(media)
+    proc = run_cli("--stream", "joined", "--source", str(clip), "--copy", "--endpoint-url", endpoint.url,
+                   "--create", "--pace", "fast")
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "changes its format midway" in proc.stdout + proc.stderr
+    docs = stored_fragments(endpoint, "joined")
+    assert decode_indices(b"".join(docs))[:30] == list(range(30))  # the first recording whole
+    for doc in docs:
+        assert read_tracks(doc).codecs == {"video": "h264", "audio": "aac"}

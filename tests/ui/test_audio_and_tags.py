@@ -130,3 +130,24 @@ def test_editor_refuses_what_the_service_would_in_one_line(qtbot, window: MainWi
     settings = window.build_settings()
     assert len(settings.tags) == 8
     assert settings.tags_once == (("once", "v"),)
+
+
+def test_tags_added_while_the_checks_run_go_with_the_run(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
+    """Start runs the checks first (off the UI thread) and streams after; an item added meanwhile is listed in the
+    editor, so it must go out too, not only what was listed when Start was clicked."""
+    qtbot.waitUntil(lambda: window.picker.stream.findText(DEMO_STREAM) >= 0, timeout=10000)
+    add_tag(window, "camera", "desk")
+    window.start_button.click()
+    assert window.start_button.text() == "Checking…"  # the checks' answer needs the event loop: still checking
+    assert not window.controller.running
+    add_tag(window, "site", "dock")
+    add_tag(window, "event", "start", once=True)
+    with qtbot.waitSignal(window.controller.started, timeout=30000):
+        pass
+    qtbot.waitUntil(lambda: "PERSISTED" in window.model.states(), timeout=60000)
+    with qtbot.waitSignal(window.controller.stopped, timeout=60000):
+        window.start_button.click()
+    tags = [user_tags(d) for d in stored(window, DEMO_STREAM)]
+    assert tags[0] == {"camera": "desk", "site": "dock", "event": "start"}
+    assert all(t == {"camera": "desk", "site": "dock"} for t in tags[1:])
+    assert window.tags_editor.pending_once() == ()  # shown as sent

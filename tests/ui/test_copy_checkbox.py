@@ -73,3 +73,20 @@ def test_upload_as_recorded_sends_the_files_own_h264(qtbot, window: MainWindow, 
     window.source.setCurrentIndex(window.source.findData("testpattern"))
     assert window.copy_box.isHidden()
     assert window.resolution.isEnabled()
+
+
+def test_checks_before_start_open_the_file_as_it_will_be_sent(qtbot, window: MainWindow, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Ticked, the checklist opens the file as recorded, as the run will: a file copy mode refuses (12 s between
+    key frames) fails the Source check instead of passing it and failing only at Start. Re-encoded, it passes."""
+    clip = make_clip(tmp_path / "long.mp4", 200, gop=180, bframes=0)
+    window.add_file_source(str(clip))
+    window.copy_box.setChecked(True)
+    qtbot.waitUntil(lambda: window.picker.stream.findText(DEMO_STREAM) >= 0, timeout=10000)
+    window.run_checks(start_after=False)
+    qtbot.waitUntil(lambda: window.preflight.status_of("Source") != "…", timeout=30000)
+    assert window.preflight.status_of("Source") == "✗"
+    assert "12.0 s between key frames" in window.preflight.text_of("Source")
+    window.copy_box.setChecked(False)
+    window.run_checks(start_after=False)
+    qtbot.waitUntil(lambda: window.preflight.status_of("Source") != "…", timeout=30000)
+    assert window.preflight.status_of("Source") == "✓"
