@@ -161,7 +161,8 @@ class Engine:
     def prepare(self) -> None:
         """Open the source and check the stream; raises KvsStudioError with a user message."""
         s = self.settings
-        self.source = open_run_source(s, self._on_level)
+        # Levels are for the window's meter: the CLI (no preview) does not decode copied sound just to measure it.
+        self.source = open_run_source(s, self._on_level if s.preview else None)
         try:
             self._open_audio()
             self.control = KvsControl(region=s.region, profile=s.profile, endpoint_url=s.endpoint_url,

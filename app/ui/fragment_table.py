@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PySide6.QtCore import QPoint, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
@@ -46,7 +46,7 @@ class CommandTarget:
     endpoint_url: str
     profile: str | None = None
     verify_ssl: bool = True
-    env: tuple[tuple[str, str], ...] = ()
+    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # may hold a (loopback) secret key
 
 
 def get_media_command(target: CommandTarget, fragment_number: str, out: str | None = None) -> str:
