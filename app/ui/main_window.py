@@ -162,16 +162,20 @@ class MainWindow(QMainWindow):
         sl.setContentsMargins(0, 0, 4, 0)
         sl.addWidget(source_box)
         sl.addWidget(dest_box)
-        sl.addWidget(tags_box)
-        sl.addWidget(self.start_button)
-        sl.addWidget(self.stop_progress)
         sl.addWidget(self.preflight)
+        sl.addWidget(tags_box)
         sl.addStretch(1)
-        side = QScrollArea()  # the checklist must never be squeezed: scroll when the window is short
-        side.setWidget(side_inner)
-        side.setWidgetResizable(True)
-        side.setFrameShape(QFrame.Shape.NoFrame)
-        side.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.side_scroll = QScrollArea()  # the checklist must never be squeezed: scroll when the window is short
+        self.side_scroll.setWidget(side_inner)
+        self.side_scroll.setWidgetResizable(True)
+        self.side_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        side = QWidget()  # Start/Stop stays in sight below the settings, however short the window
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.side_scroll, 1)
+        side_layout.addWidget(self.start_button)
+        side_layout.addWidget(self.stop_progress)
         side.setMaximumWidth(360)
         side.setMinimumWidth(300)
 
@@ -480,6 +484,7 @@ class MainWindow(QMainWindow):
 
     def _checked(self, result: PreflightResult, settings: StreamSettings, start_after: bool) -> None:
         self.preflight.show_result(result)
+        QTimer.singleShot(0, lambda: self.side_scroll.ensureWidgetVisible(self.preflight))
         for check in result.failed + result.warnings:
             log.warning("Check %s: %s", check.name.lower(), check.text)
         if result.failed:
