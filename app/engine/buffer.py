@@ -124,10 +124,19 @@ class FragmentBuffer:
                     and (timecode - sealed[0].timecode) / 1000 <= self.max_seconds)
 
     def close_input(self) -> None:
+        """No more frames. A fragment still open (its encoder failed mid-way) is sealed as it is, and goes to the
+        spool like any other, so what was encoded of it survives a failed upload too."""
         with self._lock:
             self._closed = True
-            for f in self._frags.values():
+            still_open = [f for f in self._frags.values() if not f.sealed]
+            for f in still_open:
                 f.sealed = True
+        if self.on_seal is not None:
+            for f in still_open:
+                if f.data is not None:
+                    path = self.on_seal(f)
+                    with self._lock:
+                        f.spool_path = path
         self._notify()
 
     # -- consumer side (uploader) ------------------------------------------------------------

@@ -164,3 +164,25 @@ def test_losing_the_durable_copy_keeps_a_fragment_that_is_still_in_memory(tmp_pa
     evicted.data = None  # as if evicted to disk
     buf.lose_copy(2000, "the spool is full")
     assert seen == [(1, "the spool is full")]
+
+
+def test_a_fragment_left_open_when_input_closes_goes_to_the_spool_too() -> None:
+    """The encoder failed mid-fragment: what it made of that fragment is sealed and kept like the others."""
+    buf = FragmentBuffer()
+    sealed: list[int] = []
+
+    def on_seal(frag: BufferedFragment) -> Path:
+        sealed.append(frag.seq)
+        return Path(f"/spool/{frag.seq}.mkv")
+
+    buf.on_seal = on_seal
+    fill(buf, 1)
+    buf.add_frame(1, 2000, b"x" * 100, 3)  # fragment 1 is still open
+    buf.close_input()
+    assert sealed == [0, 1]
+    frag = buf.next_after(0)
+    assert frag is not None
+    assert frag.sealed
+    assert frag.spool_path == Path("/spool/1.mkv")
+    buf.close_input()  # closing twice seals nothing again
+    assert sealed == [0, 1]
