@@ -8,7 +8,7 @@ from pathlib import Path
 
 import av
 
-from tests.mediagen import HEIGHT, WIDTH, indexed_frame
+from tests.mediagen import HEIGHT, WIDTH, encode_indexed
 
 CONTAINERS = {"mp4": "mp4", "mov": "mov", "mkv": "matroska", "ts": "mpegts", "h264": "h264", "webm": "webm"}
 
@@ -20,7 +20,6 @@ def make_clip(path: Path, frames: int = 75, fps: int = 15, gop: int = 15, bframe
         st = out.add_stream(codec, rate=fps)
         st.width, st.height, st.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         st.codec_context.gop_size = gop
-        st.codec_context.time_base = Fraction(1, fps)
         if codec == "libx264":
             st.codec_context.max_b_frames = bframes
             st.codec_context.options = {"preset": "fast" if bframes else "ultrafast", "bf": str(bframes),
@@ -29,13 +28,7 @@ def make_clip(path: Path, frames: int = 75, fps: int = 15, gop: int = 15, bframe
             st.codec_context.options = {"x265-params": f"keyint={gop}:min-keyint={gop}:log-level=error"}
         elif codec == "libvpx-vp9":
             st.codec_context.options = {"deadline": "realtime", "cpu-used": "8"}
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(indexed_frame(i), format="rgb24")
-            frame.pts = i
-            for pkt in st.encode(frame):
-                out.mux(pkt)
-        for pkt in st.encode(None):
-            out.mux(pkt)
+        encode_indexed(out, st, frames, fps)
     return path
 
 

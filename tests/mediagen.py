@@ -45,7 +45,7 @@ def make_mkv(frames: int, fps: int = 15, gop: int = 15) -> bytes:
         st.codec_context.max_b_frames = 0
         st.codec_context.options = {"preset": "ultrafast", "tune": "zerolatency", "sc_threshold": "0",
                                     "keyint_min": str(gop)}
-        _encode_indexed(out, st, frames, fps)
+        encode_indexed(out, st, frames, fps)
     return bytes(buf.data)
 
 
@@ -55,11 +55,12 @@ def make_mp4(path: Path, frames: int, fps: int = 15) -> Path:
         st = out.add_stream("libx264", rate=fps)
         st.width, st.height, st.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         st.codec_context.gop_size = 12
-        _encode_indexed(out, st, frames, fps)
+        encode_indexed(out, st, frames, fps)
     return path
 
 
-def _encode_indexed(out: Any, st: Any, frames: int, fps: int) -> None:
+def encode_indexed(out: Any, st: Any, frames: int, fps: int) -> None:
+    """Frames 0..frames-1, each carrying its index in its pixels, encoded by ``st`` and muxed into ``out``."""
     st.codec_context.time_base = Fraction(1, fps)
     for i in range(frames):
         frame = av.VideoFrame.from_ndarray(indexed_frame(i), format="rgb24")

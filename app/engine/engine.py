@@ -196,6 +196,8 @@ class Engine:
             header, workers = self._copy_workers(self.source)
         else:
             header, workers = self._encode_workers(self.source)
+        if self.audio_info is not None and self._live_audio is None:
+            self.source.audio_sink = self._audio_q.put  # type: ignore[union-attr]  # a file's own sound
         if self.settings.spool_dir is not None:
             self._attach_spool(Spool(self.settings.spool_dir, self.settings.stream, self.settings.spool_bytes), header)
         up_settings = self.settings.uploader or UploaderSettings()
@@ -260,8 +262,6 @@ class Engine:
         if self.audio_info is not None:
             a = self.audio_info
             entries.append(audio_entry(a.codec_private, a.sample_rate, a.channels))
-            if self._live_audio is None:
-                self.source.audio_sink = self._audio_q.put  # type: ignore[union-attr]  # a file's own audio
         return connection_header(*entries)
 
     def _attach_spool(self, spool: Spool, header: bytes) -> None:

@@ -46,7 +46,7 @@ from app.kvs.limits import MAX_FRAGMENT_MS
 from app.media import copy_plan
 from app.media.audio import FileAudio, LevelCallback
 from app.media.frames import EncodedPacket
-from app.media.sources import SourceInfo, _plain
+from app.media.sources import SourceInfo, _plain, open_video_file
 from app.media.thumbnail import preview_bgr
 from app.mkv import avc
 
@@ -69,21 +69,6 @@ class _Scan:
     first_key: bytes = b""  # its data, for SPS/PPS when the container has none
 
 
-def _open(path: Path) -> Any:
-    try:
-        return av.open(str(path))
-    except FileNotFoundError:
-        raise SourceError(f"Video file not found: {path}") from None
-    except IsADirectoryError:
-        raise SourceError(f"{path} is a folder, not a video file.") from None
-    except PermissionError:
-        raise SourceError(f"Cannot read {path}: permission denied.") from None
-    except (av.InvalidDataError, av.error.EOFError):
-        raise SourceError(f"{path.name} is not a video file PyAV can read (corrupt, empty, or not a video).") from None
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        raise SourceError(f"Cannot read video file {path.name}: {_plain(exc)}") from None
-
-
 class CopySource:
     """The file's H.264 as it is and (``audio=True``) its first audio track, demuxed in one pass on one clock:
     audio packets go to ``audio_sink`` (set by the engine) as AAC-LC EncodedPackets, AAC copied as well."""
@@ -95,7 +80,7 @@ class CopySource:
         self.audio: FileAudio | None = None
         self.audio_problem: str | None = None  # why the file's audio is left out, for a warning
         self.audio_sink: Callable[[EncodedPacket], None] | None = None
-        container = _open(self.path)
+        container = open_video_file(self.path)
         try:
             if not container.streams.video:
                 raise SourceError(f"{self.path.name} has no video track.")
@@ -223,7 +208,7 @@ class CopySource:
         def to_ms(t: float) -> int:  # the file's time line, for its audio: the same origin as the picture's
             return base + round((t - origin_s) * 1000)
 
-        container = _open(self.path)
+        container = open_video_file(self.path)
         try:
             stream = container.streams.video[0]
             streams = [stream] + ([container.streams.audio[0]] if self.audio is not None else [])

@@ -69,6 +69,24 @@ class _Pacer:
         return not self.stop.is_set()
 
 
+def open_video_file(path: Path) -> Any:
+    """``av.open``, with a user message naming what is wrong for each way it fails."""
+    import av
+
+    try:
+        return av.open(str(path))
+    except FileNotFoundError:
+        raise SourceError(f"Video file not found: {path}") from None
+    except IsADirectoryError:
+        raise SourceError(f"{path} is a folder, not a video file.") from None
+    except PermissionError:
+        raise SourceError(f"Cannot read {path}: permission denied.") from None
+    except (av.InvalidDataError, av.error.EOFError):
+        raise SourceError(f"{path.name} is not a video file PyAV can read (corrupt, empty, or not a video).") from None
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise SourceError(f"Cannot read video file {path.name}: {_plain(exc)}") from None
+
+
 class FileSource:
     """A video file, and (``audio=True``) its first audio track: both are demuxed in one pass so they share
     one clock base. Audio packets go to ``audio_sink`` (set by the engine) as AAC-LC EncodedPackets."""
@@ -79,19 +97,7 @@ class FileSource:
 
         self.path = Path(path)
         self.realtime = realtime
-        try:
-            self._container = av.open(str(self.path))
-        except FileNotFoundError:
-            raise SourceError(f"Video file not found: {self.path}") from None
-        except IsADirectoryError:
-            raise SourceError(f"{self.path} is a folder, not a video file.") from None
-        except PermissionError:
-            raise SourceError(f"Cannot read {self.path}: permission denied.") from None
-        except (av.InvalidDataError, av.error.EOFError):
-            raise SourceError(f"{self.path.name} is not a video file PyAV can read (corrupt, empty, or not "
-                              "a video).") from None
-        except (av.FFmpegError, OSError, ValueError) as exc:
-            raise SourceError(f"Cannot read video file {self.path.name}: {_plain(exc)}") from None
+        self._container = open_video_file(self.path)
         if not self._container.streams.video:
             self._container.close()
             raise SourceError(f"{self.path.name} has no video track.")

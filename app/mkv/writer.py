@@ -42,16 +42,21 @@ def info(timecode_scale_ns: int = 1_000_000, segment_uid: bytes | None = None,
     return ebml.element(ebml.INFO, payload)
 
 
-def video_track(*, number: int = 1, uid: int = 1, codec_id: str = "V_MPEG4/ISO/AVC",
-                codec_private: bytes, width: int, height: int, default_duration_ns: int | None = None,
-                name: str = "kvs_video_track") -> bytes:
-    payload = (
+def _track_head(number: int, uid: int, track_type: int, name: str, codec_id: str) -> bytes:
+    """What every TrackEntry starts with, in PIC's order: number, 8-byte UID, type (1 video, 2 audio), name, codec."""
+    return (
         ebml.uint_element(ebml.TRACK_NUMBER, number)
         + ebml.uint_element(ebml.TRACK_UID, uid, width=8)
-        + ebml.uint_element(ebml.TRACK_TYPE, 1)
+        + ebml.uint_element(ebml.TRACK_TYPE, track_type)
         + ebml.string_element(ebml.TRACK_NAME, name)
         + ebml.string_element(ebml.CODEC_ID, codec_id)
     )
+
+
+def video_track(*, number: int = 1, uid: int = 1, codec_id: str = "V_MPEG4/ISO/AVC",
+                codec_private: bytes, width: int, height: int, default_duration_ns: int | None = None,
+                name: str = "kvs_video_track") -> bytes:
+    payload = _track_head(number, uid, 1, name, codec_id)
     if default_duration_ns:
         payload += ebml.uint_element(ebml.DEFAULT_DURATION, default_duration_ns)
     payload += ebml.element(
@@ -67,11 +72,7 @@ def audio_track(*, number: int = 2, uid: int = 2, codec_id: str = "A_AAC", codec
     """An audio TrackEntry in PIC's order (MkvGenerator.c mkvgenEbmlEncodeTrackInfo): number, UID, type 2,
     name, codec id, Audio {SamplingFrequency as an 8-byte float, Channels}, CodecPrivate."""
     payload = (
-        ebml.uint_element(ebml.TRACK_NUMBER, number)
-        + ebml.uint_element(ebml.TRACK_UID, uid, width=8)
-        + ebml.uint_element(ebml.TRACK_TYPE, 2)
-        + ebml.string_element(ebml.TRACK_NAME, name)
-        + ebml.string_element(ebml.CODEC_ID, codec_id)
+        _track_head(number, uid, 2, name, codec_id)
         + ebml.element(ebml.AUDIO, ebml.float_element(ebml.SAMPLING_FREQUENCY, sampling_frequency)
                        + ebml.uint_element(ebml.CHANNELS, channels))
         + ebml.element(ebml.CODEC_PRIVATE, codec_private)

@@ -19,13 +19,12 @@ import botocore.session
 import keyring
 import keyring.backends.fail
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QInputDialog, QLineEdit, QMessageBox
 
 from app.credentials.entry import Entry
 from app.credentials.store import KeyringStore
 from app.localkvs.auth import KeyPair
-from app.localkvs.embedded import EmbeddedEndpoint
 from app.localkvs.server import EndpointConfig, EndpointThread, LocalEndpoint
 from app.ui.credentials_chooser import ADD_CREDENTIALS
 from app.ui.credentials_dialog import CredentialsDialog
@@ -33,6 +32,7 @@ from app.ui.destination import DestinationPicker
 from app.ui.main_window import MainWindow
 from tests.conftest import REGION
 from tests.credentials.helpers import kvs
+from tests.ui.windows import make_window
 
 B64 = string.ascii_letters + string.digits + "/+"
 KEYS = KeyPair("ASIAKVSSTUDIOWIN0001", "Wn" + "".join(secrets.choice(B64) for _ in range(38)),
@@ -64,13 +64,7 @@ def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keyring_service: str) -
 
 
 def open_window(qtbot, tmp_path: Path, settings: str = "settings.ini") -> MainWindow:  # type: ignore[no-untyped-def]
-    win = MainWindow(EmbeddedEndpoint(tmp_path / "embedded"),
-                     QSettings(str(tmp_path / settings), QSettings.Format.IniFormat))
-    qtbot.addWidget(win)
-    win.show()
-    win.resolution.setCurrentIndex(win.resolution.findData("320x240"))
-    win.fps.setCurrentIndex(win.fps.findData(15))
-    return win
+    return make_window(qtbot, tmp_path, settings)
 
 
 def to_aws_region(qtbot, picker: DestinationPicker) -> None:  # type: ignore[no-untyped-def]

@@ -7,7 +7,6 @@ one fake, at the device boundary; the engine, encoder, uploader and local endpoi
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import ClassVar
@@ -20,19 +19,10 @@ from app.engine.engine import StreamSettings
 from app.engine.events import EngineMessage
 from app.localkvs.server import EndpointThread
 from app.media import sources
-from tests.conftest import REGION, TEST_KEYS, client
+from tests.conftest import REGION, client
 from tests.e2e.test_stream_cli import stored_fragments
 from tests.engine.test_engine import Recorder, run_engine
 from tests.mediagen import HEIGHT, WIDTH, decode_indices, indexed_frame
-
-
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for k in list(os.environ):
-        if k.startswith("AWS_"):
-            monkeypatch.delenv(k)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", TEST_KEYS.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TEST_KEYS.secret_key)
 
 
 class GoneCamera:

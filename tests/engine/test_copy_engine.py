@@ -14,7 +14,7 @@ from app.localkvs.server import EndpointThread
 from tests.conftest import REGION, client
 from tests.copymedia import make_clip
 from tests.e2e.test_stream_cli import stored_fragments
-from tests.engine.test_engine import Recorder, aws_env  # noqa: F401 (fixture)
+from tests.engine.test_engine import Recorder
 from tests.mediagen import decode_indices, read_index
 
 

@@ -4,7 +4,6 @@ clock skew, and the event stream a front end sees."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 from pathlib import Path
 
@@ -25,19 +24,8 @@ from app.errors import ClockSkewError
 from app.kvs.retry import Backoff
 from app.localkvs.faults import FaultPlan
 from app.localkvs.server import EndpointThread
-from tests.conftest import REGION, TEST_KEYS, client
+from tests.conftest import REGION, client
 from tests.e2e.test_stream_cli import assert_every_frame_once_in_order, make_mp4
-
-
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for k in list(os.environ):
-        if k.startswith("AWS_"):
-            monkeypatch.delenv(k)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", TEST_KEYS.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TEST_KEYS.secret_key)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
 
 
 class Recorder:

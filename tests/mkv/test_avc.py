@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -11,7 +10,7 @@ from av.bitstream import BitStreamFilterContext
 from av.video.frame import PictureType
 
 from app.mkv import avc
-from tests.mediagen import indexed_frame
+from tests.mediagen import encode_indexed
 
 SPS, PPS = bytes.fromhex("6742c01e"), bytes.fromhex("68ce3c80")
 
@@ -24,14 +23,7 @@ def b_frame_clip(path: Path, fmt: str | None = None, frames: int = 30) -> Path:
         st.codec_context.gop_size = 10
         st.codec_context.max_b_frames = 2
         st.codec_context.options = {"preset": "fast", "bf": "2", "sc_threshold": "0"}
-        st.codec_context.time_base = Fraction(1, 15)
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(indexed_frame(i), format="rgb24")
-            frame.pts = i
-            for pkt in st.encode(frame):
-                out.mux(pkt)
-        for pkt in st.encode(None):
-            out.mux(pkt)
+        encode_indexed(out, st, frames, 15)
     return path
 
 

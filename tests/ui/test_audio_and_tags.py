@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import av
 import pytest
-from PySide6.QtCore import QSettings
 
 from app.localkvs.auth import KeyPair
-from app.localkvs.embedded import DEMO_STREAM, EmbeddedEndpoint
+from app.localkvs.embedded import DEMO_STREAM
 from app.mkv.parser import MkvStreamParser, TagsEvent
 from app.ui.main_window import MainWindow
 from app.ui.tags_editor import ONCE
@@ -21,20 +19,6 @@ from tests.conftest import client
 
 pytest.importorskip("pytestqt")
 
-
-@pytest.fixture
-def window(qtbot, tmp_path: Path) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
-    win = MainWindow(EmbeddedEndpoint(tmp_path / "endpoint"),
-                     QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(win)
-    win.show()
-    win.resolution.setCurrentIndex(win.resolution.findData("320x240"))
-    win.fps.setCurrentIndex(win.fps.findData(15))
-    yield win
-    if win.controller.running:
-        win.controller.force_stop()
-        qtbot.waitUntil(lambda: not win.controller.running, timeout=15000)
-    win.close()
 
 
 def add_tag(win: MainWindow, name: str, value: str, once: bool = False) -> None:

@@ -4,11 +4,9 @@ H.264 (real engine, in-process local endpoint, pytest-qt offscreen)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings
 
 from app.localkvs.auth import KeyPair
 from app.localkvs.embedded import DEMO_STREAM, EmbeddedEndpoint
@@ -19,18 +17,6 @@ from tests.mediagen import decode_indices
 
 pytest.importorskip("pytestqt")
 
-
-@pytest.fixture
-def window(qtbot, tmp_path: Path) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
-    win = MainWindow(EmbeddedEndpoint(tmp_path / "endpoint"),
-                     QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    if win.controller.running:
-        win.controller.force_stop()
-        qtbot.waitUntil(lambda: not win.controller.running, timeout=15000)
-    win.close()
 
 
 def stored(emb: EmbeddedEndpoint, stream: str) -> list[bytes]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,22 +20,6 @@ from tests.conftest import client
 
 pytest.importorskip("pytestqt")
 
-
-@pytest.fixture
-def window(qtbot, tmp_path: Path) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
-    embedded = EmbeddedEndpoint(tmp_path / "endpoint")
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(embedded, settings)
-    qtbot.addWidget(win)
-    win.show()
-    small = win.resolution.findData("320x240")
-    win.resolution.setCurrentIndex(small)
-    win.fps.setCurrentIndex(win.fps.findData(15))
-    yield win
-    if win.controller.running:
-        win.controller.force_stop()
-        qtbot.waitUntil(lambda: not win.controller.running, timeout=15000)
-    win.close()
 
 
 def persisted(win: MainWindow) -> int:

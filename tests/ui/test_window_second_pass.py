@@ -16,17 +16,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QImage
 
 from app.engine.events import FragmentUpdate
 from app.kvs.ledger import FragmentState
 from app.localkvs.auth import KeyPair
-from app.localkvs.embedded import DEMO_STREAM, EmbeddedEndpoint
+from app.localkvs.embedded import DEMO_STREAM
 from app.ui.fragment_model import ERROR_COL, NUMBER_COL, RECEIVED_COL, STATE_COL, TIME_COL
 from app.ui.main_window import MainWindow
 from tests.conftest import client
 from tests.mediagen import count_frames, make_mp4, read_index
+from tests.ui import windows
 
 pytest.importorskip("pytestqt")
 
@@ -34,13 +35,7 @@ SHOTS = Path(os.environ.get("KVS_SCREENSHOT_DIR", "/tmp"))
 
 
 def make_window(qtbot, tmp_path: Path, settings_name: str = "settings.ini") -> MainWindow:  # type: ignore[no-untyped-def]
-    embedded = EmbeddedEndpoint(tmp_path / "endpoint")
-    settings = QSettings(str(tmp_path / settings_name), QSettings.Format.IniFormat)
-    win = MainWindow(embedded, settings)
-    qtbot.addWidget(win)
-    win.show()
-    win.resolution.setCurrentIndex(win.resolution.findData("320x240"))
-    win.fps.setCurrentIndex(win.fps.findData(15))
+    win = windows.make_window(qtbot, tmp_path, settings_name)
     qtbot.waitUntil(lambda: win.picker.stream.count() > 0, timeout=10000)
     return win
 
@@ -49,10 +44,7 @@ def make_window(qtbot, tmp_path: Path, settings_name: str = "settings.ini") -> M
 def window(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
     win = make_window(qtbot, tmp_path)
     yield win
-    if win.controller.running:
-        win.controller.force_stop()
-        qtbot.waitUntil(lambda: not win.controller.running, timeout=15000)
-    win.close()
+    windows.close_window(qtbot, win)
 
 
 def kv(win: MainWindow):  # type: ignore[no-untyped-def]
